@@ -1,0 +1,299 @@
+//! An event: a coupon campaign with a period, a daily window, a daily limit and a discount.
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+use super::ids::EventId;
+use super::status::DayStatus;
+use super::time_of_day::TimeOfDay;
+use super::window::{DailyWindow, DayWindow, local_instant, windows};
+
+/// The longest event period accepted: every day's window is published to Redis, so the number of
+/// days is bounded.
+pub const MAX_PERIOD_DAYS: i64 = 366;
+/// The largest daily limit: far above any real drop, and small enough to stay exact everywhere.
+pub const MAX_DAILY_LIMIT: i64 = 100_000_000;
+pub const MAX_VALID_DAYS_AFTER_END: i64 = 3650;
+pub const MAX_NAME_LEN: usize = 200;
+
+/// What a coupon is worth.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Discount {
+    /// `value` percent off, 1 to 100.
+    Percent { value: i64 },
+    /// `value` off in the currency's minor-free unit (5000 KRW), with an ISO 4217 code.
+    Amount { value: i64, currency: String },
+}
+
+impl Discount {
+    fn validate(self) -> Result<Self, String> {
+        match &self {
+            Discount::Percent { value } if !(1..=100).contains(value) => {
+                Err("discount.value: a percent discount must be from 1 to 100".into())
+            }
+            Discount::Amount { value, .. } if *value < 1 => {
+                Err("discount.value: an amount discount must be at least 1".into())
+            }
+            Discount::Amount { currency, .. }
+                if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) =>
+            {
+                Err("discount.currency: must be a three-letter ISO 4217 code like \"KRW\"".into())
+            }
+            _ => Ok(self),
+        }
+    }
+}
+
+/// An event definition as a client sends it; only shapes are checked by serde.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewEventRequest {
+    pub name: String,
+    pub timezone: String,
+    pub starts_on: String,
+    pub ends_on: String,
+    pub daily_open: String,
+    pub daily_close: String,
+    pub daily_limit: i64,
+    pub valid_days_after_end: i64,
+    pub discount: Discount,
+}
+
+/// A validated event definition, not yet stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    pub name: String,
+    pub timezone: Tz,
+    pub starts_on: NaiveDate,
+    pub ends_on: NaiveDate,
+    pub window: DailyWindow,
+    pub daily_limit: u32,
+    pub valid_days_after_end: u32,
+    pub discount: Discount,
+}
+
+impl NewEvent {
+    /// Every rule of an event definition. Each error message starts with the field it is about.
+    pub fn parse(req: NewEventRequest) -> Result<Self, String> {
+        let name = req.name.trim().to_owned();
+        if name.is_empty() || name.chars().count() > MAX_NAME_LEN {
+            return Err(format!("name: must be 1 to {MAX_NAME_LEN} characters"));
+        }
+        let timezone: Tz = req
+            .timezone
+            .parse()
+            .map_err(|_| format!("timezone: {:?} is not an IANA time zone name like \"Asia/Seoul\"", req.timezone))?;
+        let starts_on = parse_date(&req.starts_on).map_err(|e| format!("starts_on: {e}"))?;
+        let ends_on = parse_date(&req.ends_on).map_err(|e| format!("ends_on: {e}"))?;
+        if ends_on < starts_on {
+            return Err("ends_on: must not be before starts_on".into());
+        }
+        if (ends_on - starts_on).num_days() >= MAX_PERIOD_DAYS {
+            return Err(format!("ends_on: an event may last at most {MAX_PERIOD_DAYS} days"));
+        }
+        let open = TimeOfDay::parse(&req.daily_open).map_err(|e| format!("daily_open: {e}"))?;
+        let close = TimeOfDay::parse(&req.daily_close).map_err(|e| format!("daily_close: {e}"))?;
+        let window = DailyWindow::new(open, close)?;
+        if !(1..=MAX_DAILY_LIMIT).contains(&req.daily_limit) {
+            return Err(format!("daily_limit: must be from 1 to {MAX_DAILY_LIMIT}"));
+        }
+        if !(0..=MAX_VALID_DAYS_AFTER_END).contains(&req.valid_days_after_end) {
+            return Err(format!("valid_days_after_end: must be from 0 to {MAX_VALID_DAYS_AFTER_END}"));
+        }
+        Ok(Self {
+            name,
+            timezone,
+            starts_on,
+            ends_on,
+            window,
+            daily_limit: u32::try_from(req.daily_limit).map_err(|_| "daily_limit: out of range")?,
+            valid_days_after_end: u32::try_from(req.valid_days_after_end)
+                .map_err(|_| "valid_days_after_end: out of range")?,
+            discount: req.discount.validate()?,
+        })
+    }
+}
+
+/// Strictly "YYYY-MM-DD".
+fn parse_date(s: &str) -> Result<NaiveDate, String> {
+    let well_formed = s.len() == 10
+        && s.bytes().enumerate().all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() });
+    well_formed
+        .then(|| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
+        .flatten()
+        .ok_or_else(|| format!("{s:?} is not a date \"YYYY-MM-DD\""))
+}
+
+/// A stored event. Events do not change once created, which is what lets every instance cache
+/// them and lets Redis hold a precomputed copy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub id: EventId,
+    pub name: String,
+    pub timezone: Tz,
+    pub starts_on: NaiveDate,
+    pub ends_on: NaiveDate,
+    pub window: DailyWindow,
+    pub daily_limit: u32,
+    pub valid_days_after_end: u32,
+    pub discount: Discount,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Event {
+    pub fn new(id: EventId, spec: NewEvent, created_at: DateTime<Utc>) -> Self {
+        Self {
+            id,
+            name: spec.name,
+            timezone: spec.timezone,
+            starts_on: spec.starts_on,
+            ends_on: spec.ends_on,
+            window: spec.window,
+            daily_limit: spec.daily_limit,
+            valid_days_after_end: spec.valid_days_after_end,
+            discount: spec.discount,
+            created_at,
+        }
+    }
+
+    /// Every day's window, in order.
+    pub fn windows(&self) -> Vec<DayWindow> {
+        windows(self.timezone, self.starts_on, self.ends_on, self.window)
+    }
+
+    /// Coupons may be used until the end of the event's last day plus `valid_days_after_end`
+    /// days, in the event's time zone. The instant returned is exclusive.
+    pub fn valid_until(&self) -> DateTime<Utc> {
+        let last_valid_day = self.ends_on + Duration::days(i64::from(self.valid_days_after_end));
+        let day_after = last_valid_day.succ_opt().unwrap_or(last_valid_day);
+        local_instant(self.timezone, day_after, TimeOfDay::MIDNIGHT)
+    }
+
+    /// The day a sale is "on" at `now`: the day whose window is open, otherwise the local date.
+    /// (At 01:00 inside a "22:00"-"02:00" window, coupons are still the previous day's.)
+    pub fn current_day(&self, now: DateTime<Utc>) -> NaiveDate {
+        let local_today = now.with_timezone(&self.timezone).date_naive();
+        let yesterday = local_today.pred_opt().unwrap_or(local_today);
+        let open_yesterday = self.window_on(yesterday).is_some_and(|w| w.open <= now && now < w.close);
+        if open_yesterday { yesterday } else { local_today }
+    }
+
+    /// The window of `day`, if the event has one that day.
+    pub fn window_on(&self, day: NaiveDate) -> Option<DayWindow> {
+        if day < self.starts_on || day > self.ends_on {
+            return None;
+        }
+        Some(self.window.on(self.timezone, day)).filter(|w| !w.is_empty())
+    }
+
+    /// Where `day` stands at `now`, given how many coupons it has issued.
+    pub fn status_on(&self, day: NaiveDate, now: DateTime<Utc>, issued: u64) -> DayStatus {
+        let ended = self.windows().last().is_none_or(|last| now >= last.close);
+        match self.window_on(day) {
+            _ if ended => DayStatus::Ended,
+            None if day < self.starts_on => DayStatus::NotOpen,
+            None => DayStatus::Closed,
+            Some(w) if now < w.open => DayStatus::NotOpen,
+            Some(w) if now >= w.close => DayStatus::Closed,
+            Some(_) if issued >= u64::from(self.daily_limit) => DayStatus::SoldOut,
+            Some(_) => DayStatus::Open,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> NewEventRequest {
+        NewEventRequest {
+            name: "Half price".into(),
+            timezone: "Asia/Seoul".into(),
+            starts_on: "2026-05-01".into(),
+            ends_on: "2026-05-05".into(),
+            daily_open: "13:00".into(),
+            daily_close: "15:00".into(),
+            daily_limit: 100,
+            valid_days_after_end: 30,
+            discount: Discount::Percent { value: 50 },
+        }
+    }
+
+    fn event() -> Event {
+        Event::new(EventId::new(), NewEvent::parse(request()).unwrap(), Utc::now())
+    }
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn a_good_definition_parses() {
+        let e = NewEvent::parse(request()).unwrap();
+        assert_eq!(e.timezone, chrono_tz::Asia::Seoul);
+        assert_eq!(e.daily_limit, 100);
+    }
+
+    #[test]
+    fn each_bad_field_is_named() {
+        let cases: Vec<(&str, Box<dyn Fn(&mut NewEventRequest)>)> = vec![
+            ("timezone", Box::new(|r| r.timezone = "Mars/Olympus".into())),
+            ("starts_on", Box::new(|r| r.starts_on = "2026-02-30".into())),
+            ("starts_on", Box::new(|r| r.starts_on = "2026-5-1".into())),
+            ("ends_on", Box::new(|r| r.ends_on = "2026-04-30".into())),
+            ("ends_on", Box::new(|r| r.ends_on = "2027-12-31".into())),
+            ("daily_open", Box::new(|r| r.daily_open = "1pm".into())),
+            ("daily_close", Box::new(|r| r.daily_close = "15:60".into())),
+            ("daily_close", Box::new(|r| r.daily_close = "13:00".into())),
+            ("daily_limit", Box::new(|r| r.daily_limit = 0)),
+            ("valid_days_after_end", Box::new(|r| r.valid_days_after_end = -1)),
+            ("name", Box::new(|r| r.name = "   ".into())),
+            ("discount.value", Box::new(|r| r.discount = Discount::Percent { value: 101 })),
+            (
+                "discount.currency",
+                Box::new(|r| r.discount = Discount::Amount { value: 5000, currency: "krw".into() }),
+            ),
+        ];
+        for (field, break_it) in cases {
+            let mut r = request();
+            break_it(&mut r);
+            let err = NewEvent::parse(r).unwrap_err();
+            assert!(err.starts_with(field), "expected {field}, got {err}");
+        }
+    }
+
+    #[test]
+    fn coupons_stay_valid_to_the_end_of_the_last_day_plus_the_grace_days() {
+        // Ends May 5 KST, 30 days: valid through June 4 KST, i.e. until June 5 00:00 KST.
+        assert_eq!(event().valid_until(), at("2026-06-04T15:00:00Z"));
+    }
+
+    #[test]
+    fn status_follows_the_day() {
+        let e = event();
+        let day = |s| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        let may2 = day("2026-05-02");
+        // May 2 13:00-15:00 KST is 04:00-06:00 UTC.
+        assert_eq!(e.status_on(may2, at("2026-05-02T03:59:59Z"), 0), DayStatus::NotOpen);
+        assert_eq!(e.status_on(may2, at("2026-05-02T04:00:00Z"), 0), DayStatus::Open);
+        assert_eq!(e.status_on(may2, at("2026-05-02T05:00:00Z"), 100), DayStatus::SoldOut);
+        assert_eq!(e.status_on(may2, at("2026-05-02T06:00:00Z"), 3), DayStatus::Closed);
+        assert_eq!(e.status_on(day("2026-04-30"), at("2026-04-29T00:00:00Z"), 0), DayStatus::NotOpen);
+        assert_eq!(e.status_on(may2, at("2026-05-05T06:00:00Z"), 0), DayStatus::Ended);
+        assert_eq!(e.current_day(at("2026-05-02T16:00:00Z")), day("2026-05-03"), "01:00 KST May 3");
+    }
+
+    #[test]
+    fn the_current_day_of_a_midnight_window_is_the_day_it_opened() {
+        let mut r = request();
+        r.daily_open = "22:00".into();
+        r.daily_close = "02:00".into();
+        let e = Event::new(EventId::new(), NewEvent::parse(r).unwrap(), Utc::now());
+        let may2 = NaiveDate::parse_from_str("2026-05-02", "%Y-%m-%d").unwrap();
+        // 01:00 KST May 3 is inside May 2's window.
+        assert_eq!(e.current_day(at("2026-05-02T16:00:00Z")), may2);
+        assert_eq!(e.status_on(may2, at("2026-05-02T16:00:00Z"), 0), DayStatus::Open);
+    }
+}

@@ -1,0 +1,16 @@
+//! The rules of the product, as types: what an event, a window, a user and a coupon are.
+//! Nothing here does I/O.
+
+mod coupon;
+mod event;
+mod ids;
+mod status;
+mod time_of_day;
+mod window;
+
+pub use coupon::Coupon;
+pub use event::{Discount, Event, NewEvent, NewEventRequest};
+pub use ids::{CouponId, EventId, UserId};
+pub use status::DayStatus;
+pub use time_of_day::TimeOfDay;
+pub use window::{DailyWindow, DayWindow, local_instant};
