@@ -1,0 +1,114 @@
+//! The issue script (`lua/issue.lua`) and what its replies mean.
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::domain::{Coupon, CouponId, EventId, UserId};
+
+/// The script, embedded at build time; redis-rs calls it by SHA and loads it after `NOSCRIPT`.
+pub fn issue_script() -> redis::Script {
+    redis::Script::new(include_str!("../../lua/issue.lua"))
+}
+
+/// What the script decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IssueOutcome {
+    Issued(Coupon),
+    /// The user already holds this coupon today.
+    AlreadyIssued(Coupon),
+    SoldOut {
+        day: NaiveDate,
+    },
+    NotOpen,
+    Closed,
+    /// Redis holds no settings for the event: unknown, or Redis lost its state.
+    Missing,
+}
+
+/// The script answered something it never answers: a bug or a foreign script under our name.
+#[derive(Debug, thiserror::Error)]
+#[error("unexpected reply from the issue script: {0:?}")]
+pub struct BadReply(pub Vec<String>);
+
+impl IssueOutcome {
+    /// Reads the script's reply (see the `Returns` header of `lua/issue.lua`).
+    pub fn from_reply(event_id: EventId, user_id: &UserId, reply: Vec<String>) -> Result<Self, BadReply> {
+        let parsed = match reply.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+            ["issued", rest @ ..] => coupon(event_id, user_id, rest).map(IssueOutcome::Issued),
+            ["already_issued", rest @ ..] => coupon(event_id, user_id, rest).map(IssueOutcome::AlreadyIssued),
+            ["sold_out", day] => parse_day(day).map(|day| IssueOutcome::SoldOut { day }),
+            ["not_open"] => Some(IssueOutcome::NotOpen),
+            ["closed"] => Some(IssueOutcome::Closed),
+            ["missing"] => Some(IssueOutcome::Missing),
+            _ => None,
+        };
+        parsed.ok_or(BadReply(reply))
+    }
+}
+
+fn coupon(event_id: EventId, user_id: &UserId, fields: &[&str]) -> Option<Coupon> {
+    let [day, seq, coupon_id, issued_ms, valid_until_ms] = fields else {
+        return None;
+    };
+    let issued_at = millis(issued_ms)?;
+    Some(Coupon {
+        coupon_id: CouponId::parse(coupon_id).ok()?,
+        event_id,
+        user_id: user_id.clone(),
+        day: parse_day(day)?,
+        seq: seq.parse().ok()?,
+        issued_at,
+        valid_from: issued_at,
+        valid_until: millis(valid_until_ms)?,
+        redeemed_at: None,
+    })
+}
+
+pub(crate) fn parse_day(s: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
+}
+
+pub(crate) fn millis(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp_millis(s.parse().ok()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn reads_every_reply_shape() {
+        let event = EventId::new();
+        let user = UserId::parse("alice").unwrap();
+        let id = CouponId::new().to_string();
+        let issued = IssueOutcome::from_reply(
+            event,
+            &user,
+            strings(&["issued", "2026-05-01", "7", &id, "1777600800123", "1780588800000"]),
+        )
+        .unwrap();
+        let IssueOutcome::Issued(c) = issued else { panic!("{issued:?}") };
+        assert_eq!((c.seq, c.coupon_id.to_string(), c.day.to_string()), (7, id, "2026-05-01".into()));
+        assert_eq!(c.issued_at.timestamp_millis(), 1777600800123);
+        assert_eq!(c.valid_from, c.issued_at);
+        for (reply, want) in [
+            (strings(&["not_open"]), IssueOutcome::NotOpen),
+            (strings(&["closed"]), IssueOutcome::Closed),
+            (strings(&["missing"]), IssueOutcome::Missing),
+        ] {
+            assert_eq!(IssueOutcome::from_reply(event, &user, reply).unwrap(), want);
+        }
+    }
+
+    #[test]
+    fn refuses_anything_else() {
+        let event = EventId::new();
+        let user = UserId::parse("alice").unwrap();
+        for reply in [vec![], strings(&["issued"]), strings(&["sold_out", "yesterday"]), strings(&["ok"])] {
+            assert!(IssueOutcome::from_reply(event, &user, reply).is_err());
+        }
+    }
+}
