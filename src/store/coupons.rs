@@ -1,0 +1,142 @@
+//! Coupons in Postgres: the writer's batch insert, a user's coupons, and redemption.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::domain::{Coupon, CouponId, EventId, UserId};
+
+#[derive(sqlx::FromRow)]
+struct CouponRow {
+    coupon_id: Uuid,
+    event_id: Uuid,
+    user_id: String,
+    day: NaiveDate,
+    seq: i32,
+    issued_at: DateTime<Utc>,
+    valid_until: DateTime<Utc>,
+    redeemed_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<CouponRow> for Coupon {
+    type Error = anyhow::Error;
+
+    fn try_from(row: CouponRow) -> anyhow::Result<Self> {
+        Ok(Coupon {
+            coupon_id: row.coupon_id.into(),
+            event_id: row.event_id.into(),
+            user_id: UserId::parse(&row.user_id).map_err(anyhow::Error::msg)?,
+            day: row.day,
+            seq: u32::try_from(row.seq)?,
+            issued_at: row.issued_at,
+            valid_from: row.issued_at,
+            valid_until: row.valid_until,
+            redeemed_at: row.redeemed_at,
+        })
+    }
+}
+
+const COLUMNS: &str = "coupon_id, event_id, user_id, day, seq, issued_at, valid_until, redeemed_at";
+
+/// Stores a batch in one statement and returns how many rows were new.
+///
+/// `ON CONFLICT DO NOTHING` makes it idempotent: the stream delivers at least once, so the same
+/// coupon may arrive again after a crash between this commit and the acknowledgement; it is
+/// then simply not inserted a second time. One `INSERT ... SELECT FROM UNNEST` of arrays costs
+/// one round trip for the whole batch (measured faster here than COPY through sqlx 0.9).
+#[tracing::instrument(skip_all, fields(batch = coupons.len()))]
+pub async fn insert_batch(db: &PgPool, coupons: &[Coupon]) -> Result<u64, sqlx::Error> {
+    if coupons.is_empty() {
+        return Ok(0);
+    }
+    let column = |f: fn(&Coupon) -> _| coupons.iter().map(f).collect::<Vec<_>>();
+    let result = sqlx::query(
+        "INSERT INTO coupons (coupon_id, event_id, user_id, day, seq, issued_at, valid_until) \
+         SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::date[], $5::int4[], \
+                              $6::timestamptz[], $7::timestamptz[]) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(column(|c| c.coupon_id.as_uuid()))
+    .bind(column(|c| c.event_id.as_uuid()))
+    .bind(coupons.iter().map(|c| c.user_id.as_str()).collect::<Vec<_>>())
+    .bind(coupons.iter().map(|c| c.day).collect::<Vec<_>>())
+    .bind(coupons.iter().map(|c| c.seq as i32).collect::<Vec<_>>())
+    .bind(coupons.iter().map(|c| c.issued_at).collect::<Vec<_>>())
+    .bind(coupons.iter().map(|c| c.valid_until).collect::<Vec<_>>())
+    .execute(db)
+    .await?;
+    Ok(result.rows_affected())
+}
+
+/// A user's coupons, newest first (at most 1,000).
+#[tracing::instrument(skip(db))]
+pub async fn for_user(db: &PgPool, user: &UserId) -> anyhow::Result<Vec<Coupon>> {
+    let rows: Vec<CouponRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM coupons WHERE user_id = $1 ORDER BY issued_at DESC LIMIT 1000"
+    )))
+    .bind(user.as_str())
+    .fetch_all(db)
+    .await?;
+    rows.into_iter().map(Coupon::try_from).collect()
+}
+
+/// How many coupons of one event day are stored.
+#[tracing::instrument(skip(db))]
+pub async fn count_day(db: &PgPool, event: EventId, day: NaiveDate) -> anyhow::Result<u64> {
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM coupons WHERE event_id = $1 AND day = $2")
+        .bind(event.as_uuid())
+        .bind(day)
+        .fetch_one(db)
+        .await?;
+    Ok(n as u64)
+}
+
+/// What became of a redemption.
+#[derive(Debug)]
+pub enum Redemption {
+    Redeemed(Coupon),
+    NotFound,
+    NotOwner,
+    AlreadyRedeemed(Coupon),
+    Expired(Coupon),
+}
+
+/// Uses a coupon once, by its owner, before `valid_until` (by the Postgres clock). `valid_from` is
+/// the issue instant, so a stored coupon is always past it; it is not compared across the Redis
+/// and Postgres clocks, whose skew would refuse fresh coupons.
+///
+/// The conditional UPDATE is the whole guarantee: Postgres locks the row, so of two concurrent
+/// redemptions exactly one finds `redeemed_at IS NULL`. Only when it changes nothing does a
+/// second query find out why, to give the right answer.
+#[tracing::instrument(skip(db))]
+pub async fn redeem(db: &PgPool, coupon: CouponId, user: &UserId) -> anyhow::Result<Redemption> {
+    let redeemed: Option<CouponRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE coupons SET redeemed_at = now() \
+         WHERE coupon_id = $1 AND user_id = $2 AND redeemed_at IS NULL AND now() < valid_until \
+         RETURNING {COLUMNS}"
+    )))
+    .bind(coupon.as_uuid())
+    .bind(user.as_str())
+    .fetch_optional(db)
+    .await?;
+    if let Some(row) = redeemed {
+        return Ok(Redemption::Redeemed(row.try_into()?));
+    }
+    let row: Option<CouponRow> =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM coupons WHERE coupon_id = $1")))
+            .bind(coupon.as_uuid())
+            .fetch_optional(db)
+            .await?;
+    let Some(row) = row else {
+        return Ok(Redemption::NotFound);
+    };
+    let found = Coupon::try_from(row)?;
+    Ok(if found.user_id != *user {
+        Redemption::NotOwner
+    } else if found.redeemed_at.is_some() {
+        Redemption::AlreadyRedeemed(found)
+    } else {
+        // Owned and unused, yet the update did not apply: past its validity.
+        Redemption::Expired(found)
+    })
+}

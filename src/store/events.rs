@@ -1,0 +1,95 @@
+//! Events in Postgres, the source of truth.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::PgPool;
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use crate::domain::{DailyWindow, Discount, Event, EventId, NewEvent, TimeOfDay};
+
+#[derive(sqlx::FromRow)]
+struct EventRow {
+    id: Uuid,
+    name: String,
+    timezone: String,
+    starts_on: NaiveDate,
+    ends_on: NaiveDate,
+    daily_open_minute: i16,
+    daily_close_minute: i16,
+    daily_limit: i32,
+    valid_days_after_end: i32,
+    discount: Json<Discount>,
+    created_at: DateTime<Utc>,
+}
+
+impl TryFrom<EventRow> for Event {
+    type Error = anyhow::Error;
+
+    fn try_from(row: EventRow) -> anyhow::Result<Self> {
+        let minute = |m: i16| u16::try_from(m).ok().and_then(TimeOfDay::from_minutes);
+        let (Some(open), Some(close)) = (minute(row.daily_open_minute), minute(row.daily_close_minute)) else {
+            anyhow::bail!("event {}: stored window out of range", row.id);
+        };
+        Ok(Event {
+            id: row.id.into(),
+            name: row.name,
+            timezone: row
+                .timezone
+                .parse()
+                .map_err(|_| anyhow::anyhow!("event {}: unknown stored timezone", row.id))?,
+            starts_on: row.starts_on,
+            ends_on: row.ends_on,
+            window: DailyWindow::new(open, close).map_err(anyhow::Error::msg)?,
+            daily_limit: u32::try_from(row.daily_limit)?,
+            valid_days_after_end: u32::try_from(row.valid_days_after_end)?,
+            discount: row.discount.0,
+            created_at: row.created_at,
+        })
+    }
+}
+
+const COLUMNS: &str = "id, name, timezone, starts_on, ends_on, daily_open_minute, daily_close_minute, \
+                       daily_limit, valid_days_after_end, discount, created_at";
+
+#[tracing::instrument(skip_all, fields(event_id))]
+pub async fn insert(db: &PgPool, spec: NewEvent) -> anyhow::Result<Event> {
+    let id = EventId::new();
+    tracing::Span::current().record("event_id", tracing::field::display(id));
+    let created_at: DateTime<Utc> = sqlx::query_scalar(
+        "INSERT INTO events (id, name, timezone, starts_on, ends_on, daily_open_minute, daily_close_minute, \
+                             daily_limit, valid_days_after_end, discount) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING created_at",
+    )
+    .bind(id.as_uuid())
+    .bind(&spec.name)
+    .bind(spec.timezone.name())
+    .bind(spec.starts_on)
+    .bind(spec.ends_on)
+    .bind(spec.window.open().minutes() as i16)
+    .bind(spec.window.close().minutes() as i16)
+    .bind(spec.daily_limit as i32)
+    .bind(spec.valid_days_after_end as i32)
+    .bind(Json(&spec.discount))
+    .fetch_one(db)
+    .await?;
+    Ok(Event::new(id, spec, created_at))
+}
+
+#[tracing::instrument(skip(db))]
+pub async fn get(db: &PgPool, id: EventId) -> anyhow::Result<Option<Event>> {
+    let row: Option<EventRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM events WHERE id = $1")))
+        .bind(id.as_uuid())
+        .fetch_optional(db)
+        .await?;
+    row.map(Event::try_from).transpose()
+}
+
+/// Every event, newest first.
+#[tracing::instrument(skip(db))]
+pub async fn list(db: &PgPool) -> anyhow::Result<Vec<Event>> {
+    let rows: Vec<EventRow> =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM events ORDER BY created_at DESC, id")))
+            .fetch_all(db)
+            .await?;
+    rows.into_iter().map(Event::try_from).collect()
+}
