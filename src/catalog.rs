@@ -1,0 +1,116 @@
+//! The events this instance knows: defined in Postgres, published to Redis, cached in memory.
+//!
+//! Events never change once created, so a cached copy is never stale; another instance's new
+//! events are picked up on a cache miss and by `refresh`.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock};
+
+use sqlx::PgPool;
+
+use crate::domain::{Event, EventId, NewEvent};
+use crate::issuing::{Issuer, publish_event};
+use crate::store;
+
+#[derive(Clone)]
+pub struct Catalog {
+    db: PgPool,
+    issuer: Issuer,
+    cache: Arc<RwLock<HashMap<EventId, Arc<Event>>>>,
+    /// Events being republished right now, so a burst of requests republishes once.
+    publishing: Arc<Mutex<HashSet<EventId>>>,
+}
+
+impl Catalog {
+    pub fn new(db: PgPool, issuer: Issuer) -> Self {
+        Self {
+            db,
+            issuer,
+            cache: Arc::default(),
+            publishing: Arc::default(),
+        }
+    }
+
+    /// Stores a new event, then publishes it to Redis. If publishing fails the event exists
+    /// (Postgres is the source of truth) and is published again by `republish` or at start-up.
+    pub async fn create(&self, spec: NewEvent) -> anyhow::Result<Arc<Event>> {
+        let event = Arc::new(store::events::insert(&self.db, spec).await?);
+        self.remember(&event);
+        if let Err(e) = self.publish(&event).await {
+            tracing::warn!(event_id = %event.id, error = %e, "event stored but not yet published to Redis");
+        }
+        Ok(event)
+    }
+
+    /// The event, from the cache or Postgres.
+    pub async fn get(&self, id: EventId) -> anyhow::Result<Option<Arc<Event>>> {
+        if let Some(event) = self.read_cache(|c| c.get(&id).cloned()) {
+            return Ok(Some(event));
+        }
+        let found = store::events::get(&self.db, id).await?.map(Arc::new);
+        if let Some(event) = &found {
+            self.remember(event);
+        }
+        Ok(found)
+    }
+
+    /// Every event, newest first, from Postgres.
+    pub async fn list(&self) -> anyhow::Result<Vec<Arc<Event>>> {
+        let events: Vec<Arc<Event>> = store::events::list(&self.db).await?.into_iter().map(Arc::new).collect();
+        events.iter().for_each(|e| self.remember(e));
+        Ok(events)
+    }
+
+    /// Reloads the list from Postgres, keeping the cached copy when Postgres is unreachable.
+    pub async fn refresh(&self) -> Vec<Arc<Event>> {
+        match self.list().await {
+            Ok(events) => events,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot reload events; using the cached ones");
+                self.read_cache(|c| c.values().cloned().collect())
+            }
+        }
+    }
+
+    /// Publishes every event to Redis (at start-up).
+    pub async fn publish_all(&self) -> anyhow::Result<usize> {
+        let events = self.list().await?;
+        for event in &events {
+            self.publish(event).await?;
+        }
+        Ok(events.len())
+    }
+
+    /// Publishes one event again, in the background, unless that is already under way. Called
+    /// when the issue script finds no settings for an event that Postgres knows.
+    pub fn republish(&self, event: Arc<Event>) {
+        let fresh = self.publishing.lock().map(|mut set| set.insert(event.id)).unwrap_or(false);
+        if !fresh {
+            return;
+        }
+        let this = self.clone();
+        tokio::spawn(async move {
+            match this.publish(&event).await {
+                Ok(()) => tracing::warn!(event_id = %event.id, "event was missing from Redis; published it again"),
+                Err(e) => tracing::warn!(event_id = %event.id, error = %e, "cannot publish event"),
+            }
+            if let Ok(mut set) = this.publishing.lock() {
+                set.remove(&event.id);
+            }
+        });
+    }
+
+    async fn publish(&self, event: &Event) -> redis::RedisResult<()> {
+        publish_event(&mut self.issuer.connection(), self.issuer.keys(), event).await
+    }
+
+    fn remember(&self, event: &Arc<Event>) {
+        if let Ok(mut cache) = self.cache.write() {
+            cache.insert(event.id, event.clone());
+        }
+    }
+
+    fn read_cache<T: Default>(&self, f: impl FnOnce(&HashMap<EventId, Arc<Event>>) -> T) -> T {
+        self.cache.read().map(|c| f(&c)).unwrap_or_default()
+    }
+}

@@ -1,0 +1,278 @@
+//! The writer: moves issued coupons from the event streams into Postgres.
+//!
+//! It reads through one consumer group shared by every instance, a batch at a time, stores the
+//! batch in one idempotent statement, and acknowledges the entries only after the commit. So a
+//! crash anywhere leaves entries pending, never lost; they are read again (by this consumer at
+//! its next step, or claimed by another after `claim_idle`), and storing them again is a no-op.
+//! When Postgres is down the loop backs off and retries, and the stream is the buffer.
+
+mod entry;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use deadpool_redis::Pool;
+use redis::AsyncCommands;
+use redis::streams::{StreamAutoClaimOptions, StreamId, StreamReadOptions, StreamReadReply};
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+pub use entry::coupon_from_entry;
+
+use crate::catalog::Catalog;
+use crate::domain::{Event, EventId};
+use crate::issuing::{Keys, WRITER_GROUP, ensure_writer_group};
+use crate::store;
+
+/// How the writer reads.
+#[derive(Debug, Clone)]
+pub struct WriterConfig {
+    /// This instance's name in the consumer group; unique per process.
+    pub consumer: String,
+    /// The most entries read from one stream per step.
+    pub batch_size: usize,
+    /// How long one read waits for new entries; also bounds how long shutdown waits.
+    pub block: Duration,
+    /// Entries pending this long at another consumer (a crashed instance) are claimed.
+    pub claim_idle: Duration,
+}
+
+/// What one step did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Nothing to store.
+    Idle,
+    /// `entries` were read and acknowledged; `inserted` of them were new rows (the rest were
+    /// already stored: redeliveries); `dead` could not be read and went to the dead letters.
+    Stored { entries: usize, inserted: u64, dead: usize },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WriterError {
+    #[error("redis pool: {0}")]
+    Pool(#[from] deadpool_redis::PoolError),
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("postgres: {0}")]
+    Postgres(#[from] sqlx::Error),
+}
+
+/// Where the next batch comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// Entries this consumer read but did not acknowledge (after a failure, and at start).
+    OwnPending,
+    /// Entries another consumer left pending too long.
+    Abandoned,
+    /// New entries.
+    New,
+}
+
+pub struct Writer {
+    redis: Pool,
+    db: PgPool,
+    keys: Keys,
+    catalog: Catalog,
+    config: WriterConfig,
+    /// Set after any failure: the next step rereads this consumer's unacknowledged entries.
+    own_pending: bool,
+    last_claim: Option<Instant>,
+    /// (stream key, event) for every event whose stream may still hold coupons.
+    streams: Vec<(String, EventId)>,
+    streams_loaded: Option<Instant>,
+}
+
+/// How often the list of event streams is reloaded, to see events created by other instances.
+const STREAMS_REFRESH: Duration = Duration::from_secs(2);
+/// Streams of events that ended longer ago than this are no longer read.
+const STREAM_KEPT_AFTER_END: chrono::Duration = chrono::Duration::days(30);
+
+impl Writer {
+    pub fn new(redis: Pool, db: PgPool, keys: Keys, catalog: Catalog, config: WriterConfig) -> Self {
+        Self {
+            redis,
+            db,
+            keys,
+            catalog,
+            config,
+            own_pending: true,
+            last_claim: None,
+            streams: Vec::new(),
+            streams_loaded: None,
+        }
+    }
+
+    /// Runs steps until `shutdown`, backing off while Redis or Postgres fail. Cancellation is
+    /// only checked between steps, so a batch that was read is always stored and acknowledged
+    /// (or left pending) before the writer stops.
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        let mut backoff = Duration::from_millis(100);
+        while !shutdown.is_cancelled() {
+            match self.process_batch().await {
+                Ok(_) => backoff = Duration::from_millis(100),
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_in = ?backoff, "writer step failed");
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = shutdown.cancelled() => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+        tracing::info!("writer stopped");
+    }
+
+    /// One step: read a batch, store it, acknowledge it. Tests call this directly.
+    #[tracing::instrument(name = "writer_batch", skip(self), fields(source, entries, inserted))]
+    pub async fn process_batch(&mut self) -> Result<Outcome, WriterError> {
+        self.load_streams().await;
+        if self.streams.is_empty() {
+            tokio::time::sleep(self.config.block).await;
+            return Ok(Outcome::Idle);
+        }
+        let source = self.next_source();
+        tracing::Span::current().record("source", tracing::field::debug(source));
+        let result = self.step(source).await;
+        if result.is_err() {
+            self.own_pending = true;
+        }
+        result
+    }
+
+    fn next_source(&mut self) -> Source {
+        if self.own_pending {
+            return Source::OwnPending;
+        }
+        let claim_due = self.last_claim.is_none_or(|t| t.elapsed() >= self.config.claim_idle / 2);
+        if claim_due {
+            self.last_claim = Some(Instant::now());
+            return Source::Abandoned;
+        }
+        Source::New
+    }
+
+    async fn step(&mut self, source: Source) -> Result<Outcome, WriterError> {
+        let mut conn = self.redis.get().await?;
+        let batch = match self.read(&mut conn, source).await {
+            Err(e) if e.code() == Some("NOGROUP") => {
+                // A stream or its group was deleted behind our back: recreate them and retry.
+                for (stream, _) in &self.streams {
+                    ensure_writer_group(&mut conn, stream).await?;
+                }
+                return Err(e.into());
+            }
+            other => other?,
+        };
+        if batch.is_empty() {
+            if source == Source::OwnPending {
+                self.own_pending = false;
+            }
+            return Ok(Outcome::Idle);
+        }
+
+        let mut coupons = Vec::with_capacity(batch.len());
+        let mut dead = Vec::new();
+        for (stream, event, entry) in &batch {
+            match coupon_from_entry(*event, entry) {
+                Ok(coupon) => coupons.push(coupon),
+                Err(reason) => dead.push((stream, *event, entry, reason)),
+            }
+        }
+        let inserted = store::coupons::insert_batch(&self.db, &coupons).await?;
+
+        // Only now, after the commit, may the entries leave the stream.
+        let mut pipe = redis::pipe();
+        for (stream, event, entry, reason) in &dead {
+            tracing::error!(event_id = %event, entry_id = %entry.id, %reason, "unreadable stream entry moved to dead letters");
+            let mut fields: Vec<(String, String)> = vec![("source_id".into(), entry.id.clone()), ("reason".into(), reason.clone())];
+            fields.extend(entry.map.iter().map(|(k, v)| (k.clone(), redis::from_redis_value_ref::<String>(v).unwrap_or_default())));
+            pipe.xadd(self.keys.dead_letters(*event), "*", &fields).ignore();
+            let _ = stream;
+        }
+        for (stream, _, entry) in &batch {
+            pipe.xack(stream, WRITER_GROUP, &[&entry.id]).ignore();
+            pipe.xdel(stream, &[&entry.id]).ignore();
+        }
+        let _: () = pipe.query_async(&mut conn).await?;
+
+        let span = tracing::Span::current();
+        span.record("entries", batch.len());
+        span.record("inserted", inserted);
+        Ok(Outcome::Stored {
+            entries: batch.len(),
+            inserted,
+            dead: dead.len(),
+        })
+    }
+
+    async fn read(
+        &self,
+        conn: &mut deadpool_redis::Connection,
+        source: Source,
+    ) -> redis::RedisResult<Vec<(String, EventId, StreamId)>> {
+        let count = self.config.batch_size;
+        let keys: Vec<&str> = self.streams.iter().map(|(s, _)| s.as_str()).collect();
+        let reply: Option<StreamReadReply> = match source {
+            Source::Abandoned => {
+                let mut claimed = Vec::new();
+                for (stream, event) in &self.streams {
+                    let reply: redis::streams::StreamAutoClaimReply = conn
+                        .xautoclaim_options(
+                            stream,
+                            WRITER_GROUP,
+                            &self.config.consumer,
+                            self.config.claim_idle.as_millis() as u64,
+                            "0-0",
+                            StreamAutoClaimOptions::default().count(count),
+                        )
+                        .await?;
+                    claimed.extend(reply.claimed.into_iter().map(|e| (stream.clone(), *event, e)));
+                }
+                if !claimed.is_empty() {
+                    tracing::warn!(entries = claimed.len(), "claimed entries abandoned by another writer");
+                }
+                return Ok(claimed);
+            }
+            Source::OwnPending => {
+                let opts = StreamReadOptions::default().group(WRITER_GROUP, &self.config.consumer).count(count);
+                conn.xread_options(&keys, &vec!["0"; keys.len()], &opts).await?
+            }
+            Source::New => {
+                let opts = StreamReadOptions::default()
+                    .group(WRITER_GROUP, &self.config.consumer)
+                    .count(count)
+                    .block(self.config.block.as_millis() as usize);
+                conn.xread_options(&keys, &vec![">"; keys.len()], &opts).await?
+            }
+        };
+        let event_of = |key: &str| self.streams.iter().find(|(s, _)| s == key).map(|(_, e)| *e);
+        Ok(reply
+            .unwrap_or_default()
+            .keys
+            .into_iter()
+            .filter_map(|k| event_of(&k.key).map(|event| (k.key, event, k.ids)))
+            .flat_map(|(key, event, ids)| ids.into_iter().map(move |e| (key.clone(), event, e)))
+            .collect())
+    }
+
+    /// Keeps the list of streams to read: every event that has not been over for long.
+    async fn load_streams(&mut self) {
+        if self.streams_loaded.is_some_and(|t| t.elapsed() < STREAMS_REFRESH) {
+            return;
+        }
+        let events = self.catalog.refresh().await;
+        let today = chrono::Utc::now().date_naive();
+        let before = self.streams.len();
+        self.streams = events
+            .iter()
+            .filter(|e: &&Arc<Event>| e.ends_on + STREAM_KEPT_AFTER_END >= today)
+            .map(|e| (self.keys.stream(e.id), e.id))
+            .collect();
+        if self.streams.len() > before {
+            // New streams may already hold entries this consumer was given before a restart.
+            self.own_pending = true;
+        }
+        self.streams_loaded = Some(Instant::now());
+    }
+}
