@@ -1,0 +1,65 @@
+//! `GET /v1/coupon/count?event_id=...[&day=YYYY-MM-DD]`: a day's counter, from Redis.
+
+use actix_web::{HttpResponse, web};
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use super::AppState;
+use super::error::ApiError;
+use crate::domain::{DayStatus, EventId};
+use crate::store;
+
+#[derive(Deserialize)]
+pub struct CountQuery {
+    event_id: Option<String>,
+    day: Option<String>,
+}
+
+#[derive(Serialize)]
+struct CountResponse {
+    event_id: EventId,
+    day: NaiveDate,
+    issued: u64,
+    daily_limit: u32,
+    remaining: u64,
+    status: DayStatus,
+}
+
+#[tracing::instrument(name = "count", skip_all, fields(event_id = query.event_id.as_deref()))]
+pub async fn count(state: web::Data<AppState>, query: web::Query<CountQuery>) -> Result<HttpResponse, ApiError> {
+    let event_id = query.event_id.as_deref().ok_or_else(|| ApiError::invalid("event_id", "is required"))?;
+    let event_id = EventId::parse(event_id).map_err(|e| ApiError::invalid("event_id", e))?;
+    let day = query
+        .day
+        .as_deref()
+        .map(|d| {
+            NaiveDate::parse_from_str(d, "%Y-%m-%d")
+                .ok()
+                .filter(|_| d.len() == 10)
+                .ok_or_else(|| ApiError::invalid("day", "must be a date \"YYYY-MM-DD\""))
+        })
+        .transpose()?;
+    let event = state.catalog.get(event_id).await?.ok_or(ApiError::EventNotFound)?;
+
+    let now = state.issuer.now().await?;
+    let day = day.unwrap_or_else(|| event.current_day(now));
+    let Some(counted) = state.issuer.day_count(event_id, day).await? else {
+        state.catalog.republish(event.clone());
+        return Err(ApiError::Unavailable("event state is being restored"));
+    };
+    // A day's keys expire some time after its window closes; Postgres then has the record.
+    let window_over = event.window_on(day).is_none_or(|w| now >= w.close);
+    let issued = match counted {
+        Some(n) => n,
+        None if window_over => store::coupons::count_day(&state.db, event_id, day).await?,
+        None => 0,
+    };
+    Ok(HttpResponse::Ok().json(CountResponse {
+        event_id,
+        day,
+        issued,
+        daily_limit: event.daily_limit,
+        remaining: u64::from(event.daily_limit).saturating_sub(issued),
+        status: event.status_on(day, now, issued),
+    }))
+}

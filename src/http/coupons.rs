@@ -1,0 +1,44 @@
+//! A user's coupons and redemption, from Postgres.
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::JsonBody;
+use crate::domain::{CouponId, UserId};
+use crate::store::coupons::{self, Redemption};
+
+/// `GET /v1/users/{user_id}/coupons`. Coupons appear here once the writer has stored them,
+/// normally well under a second after they are issued.
+pub async fn for_user(state: web::Data<AppState>, user: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let user = UserId::parse(&user).map_err(|e| ApiError::invalid("user_id", e))?;
+    let coupons = coupons::for_user(&state.db, &user).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "coupons": coupons })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedeemRequest {
+    user_id: String,
+}
+
+/// `POST /v1/coupons/{coupon_id}/redeem` with `{"user_id": ...}`.
+#[tracing::instrument(name = "redeem", skip_all, fields(coupon_id = %coupon_id, outcome))]
+pub async fn redeem(
+    state: web::Data<AppState>,
+    coupon_id: web::Path<String>,
+    body: JsonBody<RedeemRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let coupon = CouponId::parse(&coupon_id).map_err(|e| ApiError::invalid("coupon_id", e))?;
+    let user = UserId::parse(&body.0.user_id).map_err(|e| ApiError::invalid("user_id", e))?;
+    let answer = match coupons::redeem(&state.db, coupon, &user).await? {
+        Redemption::Redeemed(c) => Ok(HttpResponse::Ok().json(c)),
+        Redemption::NotFound => Err(ApiError::CouponNotFound),
+        Redemption::NotOwner => Err(ApiError::NotOwner),
+        Redemption::AlreadyRedeemed(_) => Err(ApiError::AlreadyRedeemed),
+        Redemption::Expired(_) => Err(ApiError::Expired),
+    };
+    tracing::Span::current().record("outcome", answer.as_ref().err().map_or("redeemed", ApiError::code));
+    answer
+}

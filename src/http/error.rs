@@ -1,0 +1,148 @@
+//! The one error type of the HTTP API, mapped to status codes in one place.
+//!
+//! Every error answers `{"error": {"code": "...", "message": "..."}}`. `code` is stable and
+//! machine-readable; `message` is for people. Internal failures are logged with their cause
+//! chain and answered without it: no SQL, Redis or stack details ever reach a client.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::json;
+
+use crate::domain::Coupon;
+use crate::issuing::RedisFailure;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Malformed JSON, a missing or badly typed field, a bad id: the message names the field.
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("a valid admin token is required (Authorization: Bearer <token>)")]
+    Unauthorized,
+    #[error("no such event")]
+    EventNotFound,
+    #[error("no such coupon")]
+    CouponNotFound,
+    #[error("no such route")]
+    RouteNotFound,
+    #[error("this coupon belongs to another user")]
+    NotOwner,
+    #[error("coupons are not being issued yet: the event or today's window has not opened")]
+    NotOpen,
+    #[error("coupons are no longer being issued: today's window or the event has closed")]
+    Closed,
+    /// Carries the coupon the user already holds today, which the answer includes.
+    #[error("you already hold today's coupon")]
+    AlreadyIssued(Box<Coupon>),
+    #[error("this coupon has already been used")]
+    AlreadyRedeemed,
+    #[error("today's coupons are all gone")]
+    SoldOut,
+    #[error("this coupon has expired")]
+    Expired,
+    #[error("the request body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    #[error("the request body must be JSON, sent with Content-Type: application/json")]
+    UnsupportedMediaType,
+    /// Redis or Postgres did not answer in time, or the service is at its in-flight limit.
+    /// The reason is for people; it never carries an error's text.
+    #[error("the service is busy or a dependency is unavailable ({0}); retry shortly")]
+    Unavailable(&'static str),
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn invalid(field: &str, problem: impl std::fmt::Display) -> Self {
+        Self::InvalidRequest(format!("{field}: {problem}"))
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest(_) => "invalid_request",
+            Self::Unauthorized => "unauthorized",
+            Self::EventNotFound => "event_not_found",
+            Self::CouponNotFound => "coupon_not_found",
+            Self::RouteNotFound => "not_found",
+            Self::NotOwner => "not_owner",
+            Self::NotOpen => "not_open",
+            Self::Closed => "closed",
+            Self::AlreadyIssued(_) => "already_issued",
+            Self::AlreadyRedeemed => "already_redeemed",
+            Self::SoldOut => "sold_out",
+            Self::Expired => "expired",
+            Self::PayloadTooLarge(_) => "payload_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::Unavailable(_) => "unavailable",
+            Self::Internal(_) => "internal",
+        }
+    }
+}
+
+/// Seconds a client should wait before retrying a 503.
+const RETRY_AFTER_SECS: &str = "1";
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::NotOwner | Self::NotOpen | Self::Closed => StatusCode::FORBIDDEN,
+            Self::EventNotFound | Self::CouponNotFound | Self::RouteNotFound => StatusCode::NOT_FOUND,
+            Self::AlreadyIssued(_) | Self::AlreadyRedeemed => StatusCode::CONFLICT,
+            Self::SoldOut | Self::Expired => StatusCode::GONE,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let Self::Internal(cause) = self {
+            tracing::error!(error = ?cause, "internal error");
+        }
+        let mut body = json!({ "error": { "code": self.code(), "message": self.to_string() } });
+        if let Self::AlreadyIssued(coupon) = self {
+            body["coupon"] = json!(coupon);
+        }
+        let mut response = HttpResponse::build(self.status_code());
+        if let Self::Unavailable(_) = self {
+            response.insert_header((header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS)));
+        }
+        if let Self::Unauthorized = self {
+            response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+        }
+        response.json(body)
+    }
+}
+
+impl From<RedisFailure> for ApiError {
+    fn from(e: RedisFailure) -> Self {
+        match e {
+            RedisFailure::BadReply(_) => Self::Internal(e.into()),
+            _ => {
+                tracing::warn!(error = %e, "redis unavailable");
+                Self::Unavailable("redis")
+            }
+        }
+    }
+}
+
+/// Postgres being down or overloaded is a 503, not a bug; anything else from below is.
+impl From<anyhow::Error> for ApiError {
+    fn from(e: anyhow::Error) -> Self {
+        let unreachable = e.chain().any(|cause| {
+            matches!(
+                cause.downcast_ref::<sqlx::Error>(),
+                Some(sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_))
+            )
+        });
+        if unreachable {
+            tracing::warn!(error = %e, "postgres unavailable");
+            Self::Unavailable("postgres")
+        } else {
+            Self::Internal(e)
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! Turning outside input into typed values: JSON bodies, the admin token.
+//!
+//! Written here rather than with actix's `Json` extractor so that every way a body can be wrong
+//! (too big, not JSON, the wrong shape) answers in the API's own error format, and so the
+//! message names the field at fault (via `serde_path_to_error`).
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use futures_util::StreamExt;
+use serde::de::DeserializeOwned;
+use subtle::ConstantTimeEq;
+
+use super::AppState;
+use super::error::ApiError;
+
+/// The largest request body accepted: every body of this API is a few hundred bytes.
+pub const MAX_BODY_BYTES: usize = 4096;
+
+/// A JSON request body, parsed into `T`.
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let checked = check_headers(req);
+        let mut payload = payload.take();
+        Box::pin(async move {
+            checked?;
+            let mut body = web::BytesMut::new();
+            while let Some(chunk) = payload.next().await {
+                let chunk = chunk.map_err(|_| ApiError::InvalidRequest("the request body could not be read".into()))?;
+                if body.len() + chunk.len() > MAX_BODY_BYTES {
+                    return Err(ApiError::PayloadTooLarge(MAX_BODY_BYTES));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            parse_json(&body).map(JsonBody)
+        })
+    }
+}
+
+fn check_headers(req: &HttpRequest) -> Result<(), ApiError> {
+    let is_json = req
+        .mime_type()
+        .ok()
+        .flatten()
+        .is_some_and(|m| m.type_() == "application" && (m.subtype() == "json" || m.suffix().is_some_and(|s| s == "json")));
+    if !is_json {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    match declared {
+        Some(n) if n > MAX_BODY_BYTES => Err(ApiError::PayloadTooLarge(MAX_BODY_BYTES)),
+        _ => Ok(()),
+    }
+}
+
+/// Parses JSON, naming the field at fault: "daily_limit: invalid type: string, expected i64".
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    // serde would also read a struct from an array, positionally; every body here is an object.
+    match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        None => return Err(ApiError::InvalidRequest("request body: empty; send a JSON object".into())),
+        Some(b'{') => {}
+        Some(_) => return Err(ApiError::InvalidRequest("request body: must be a JSON object".into())),
+    }
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let parsed: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let problem = inner.to_string();
+        if path == "." {
+            ApiError::InvalidRequest(format!("request body: {problem}"))
+        } else {
+            ApiError::invalid(&path, problem)
+        }
+    })?;
+    de.end().map_err(|e| ApiError::InvalidRequest(format!("request body: {e}")))?;
+    Ok(parsed)
+}
+
+/// Proof that the request carries the admin token. Compared in constant time, so the token
+/// cannot be guessed byte by byte from response timings. No token configured: always refused.
+pub struct Admin;
+
+impl FromRequest for Admin {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let expected = req.app_data::<web::Data<AppState>>().and_then(|s| s.admin_token.clone());
+        let given = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        let ok = match (expected, given) {
+            (Some(expected), Some(given)) => bool::from(expected.as_bytes().ct_eq(given.as_bytes())),
+            _ => false,
+        };
+        std::future::ready(if ok { Ok(Admin) } else { Err(ApiError::Unauthorized) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        event_id: String,
+        n: i64,
+    }
+
+    fn message(body: &str) -> String {
+        match parse_json::<Body>(body.as_bytes()) {
+            Err(ApiError::InvalidRequest(m)) => m,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        assert!(message(r#"{"event_id": "x", "n": "7"}"#).starts_with("n: invalid type"));
+        assert!(message(r#"{"n": 7}"#).contains("missing field `event_id`"));
+        assert!(message(r#"{"event_id": "x", "n": 7, "extra": 1}"#).contains("unknown field `extra`"));
+        let not_an_object = message(r#"[1, 2]"#);
+        assert_eq!(not_an_object, "request body: must be a JSON object");
+        assert_eq!(message("null"), "request body: must be a JSON object");
+        assert!(message("").contains("empty"));
+        assert!(message(r#"{"event_id": "x", "n": 7} trailing"#).starts_with("request body: trailing"));
+        assert!(message(r#"{"event_id": "x", "#).contains("EOF while parsing"));
+    }
+}

@@ -1,0 +1,49 @@
+//! `POST /v1/coupon/issue`: the hot path. Validate, run the script, answer what it decided.
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::JsonBody;
+use crate::domain::{EventId, UserId};
+use crate::issuing::IssueOutcome;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssueRequest {
+    event_id: String,
+    user_id: String,
+}
+
+#[tracing::instrument(name = "issue", skip_all, fields(event_id = %body.0.event_id, outcome))]
+pub async fn issue(state: web::Data<AppState>, body: JsonBody<IssueRequest>) -> Result<HttpResponse, ApiError> {
+    let event = EventId::parse(&body.0.event_id).map_err(|e| ApiError::invalid("event_id", e))?;
+    let user = UserId::parse(&body.0.user_id).map_err(|e| ApiError::invalid("user_id", e))?;
+    let outcome = state.issuer.issue(event, &user).await;
+    let answer = match outcome? {
+        IssueOutcome::Issued(coupon) => Ok(HttpResponse::Created().json(coupon)),
+        IssueOutcome::AlreadyIssued(coupon) => Err(ApiError::AlreadyIssued(Box::new(coupon))),
+        IssueOutcome::SoldOut { .. } => Err(ApiError::SoldOut),
+        IssueOutcome::NotOpen => Err(ApiError::NotOpen),
+        IssueOutcome::Closed => Err(ApiError::Closed),
+        IssueOutcome::Missing => Err(missing_event(&state, event).await),
+    };
+    let code = answer.as_ref().err().map_or("issued", ApiError::code);
+    tracing::Span::current().record("outcome", code);
+    answer
+}
+
+/// Redis has no state for the event. Unknown to Postgres too: 404. Known: Redis lost it (or it
+/// was never published), so it is republished and this request is turned away meanwhile; it
+/// is never answered from a guess.
+async fn missing_event(state: &AppState, event: EventId) -> ApiError {
+    match state.catalog.get(event).await {
+        Ok(None) => ApiError::EventNotFound,
+        Ok(Some(known)) => {
+            state.catalog.republish(known);
+            ApiError::Unavailable("event state is being restored")
+        }
+        Err(e) => e.into(),
+    }
+}

@@ -1,0 +1,24 @@
+//! coupon-issuer: limited, first-come coupons for flash sales.
+//!
+//! A request travels through the modules in this order:
+//!
+//! - [`http`]: routes, input parsed into [`domain`] types, one error type mapped to HTTP.
+//! - [`domain`]: events, daily windows, ids, coupons; pure rules, no I/O.
+//! - [`issuing`]: Redis. One Lua script (`lua/issue.lua`) checks the window by the Redis clock,
+//!   the user and the daily limit, counts the issue and appends it to the event's stream, all
+//!   in one atomic step.
+//! - [`writer`]: moves each stream into Postgres, idempotently, acknowledging after the commit.
+//! - [`store`]: Postgres, the durable record of events and coupons.
+//!
+//! Around them: [`catalog`] (events, cached and published to Redis), [`config`], [`startup`]
+//! (wiring and graceful shutdown) and [`telemetry`].
+
+pub mod catalog;
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod issuing;
+pub mod startup;
+pub mod store;
+pub mod telemetry;
+pub mod writer;

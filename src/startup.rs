@@ -1,0 +1,148 @@
+//! Wiring: build every part from `Settings`, run them, stop them in order.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use deadpool_redis::{Manager, Pool, Runtime};
+use redis::AsyncConnectionConfig;
+use sqlx::PgPool;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use crate::catalog::Catalog;
+use crate::config::Settings;
+use crate::http::{self, AppState};
+use crate::issuing::{Issuer, Keys};
+use crate::store;
+use crate::writer::{Writer, WriterConfig};
+
+/// The whole service, built and bound, not yet running.
+pub struct Application {
+    port: u16,
+    server: Server,
+    writer: Option<Writer>,
+    shutdown: CancellationToken,
+    /// Kept so tests can reach the parts directly.
+    pub state: web::Data<AppState>,
+}
+
+/// Stops a running `Application` gracefully.
+#[derive(Clone)]
+pub struct StopHandle {
+    server: ServerHandle,
+}
+
+impl StopHandle {
+    /// Stop accepting, let requests in flight finish; `run_until_stopped` then stops the writer.
+    pub async fn stop(&self) {
+        self.server.stop(true).await;
+    }
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let db = store::connect(&settings.database_url, settings.database_max_connections).await?;
+        store::migrate(&db).await?;
+
+        let client = redis::Client::open(settings.redis_url.as_str()).context("REDIS_URL is not a Redis URL")?;
+        let keys = Keys::new(&settings.redis_key_prefix);
+        let issuer = Issuer::new(client, keys.clone(), settings.redis_timeout(), settings.day_key_ttl())?;
+        let catalog = Catalog::new(db.clone(), issuer.clone());
+        match catalog.publish_all().await {
+            Ok(n) => tracing::info!(events = n, "published events to Redis"),
+            // Each event is published again the first time a request finds it missing.
+            Err(e) => tracing::warn!(error = %e, "cannot publish events to Redis yet"),
+        }
+
+        let writer = settings
+            .writer_enabled
+            .then(|| writer(&settings, db.clone(), keys, catalog.clone()))
+            .transpose()?;
+
+        let state = web::Data::new(AppState {
+            issuer,
+            catalog,
+            db,
+            admin_token: settings.admin_token().map(str::to_owned),
+            in_flight: Arc::new(Semaphore::new(settings.max_in_flight)),
+        });
+        let listener = TcpListener::bind(&settings.listen_addr)
+            .with_context(|| format!("cannot listen on {}", settings.listen_addr))?;
+        let port = listener.local_addr()?.port();
+        let app_state = state.clone();
+        let mut server = HttpServer::new(move || App::new().configure(http::routes(app_state.clone())))
+            .listen(listener)?
+            .disable_signals()
+            .shutdown_timeout(settings.shutdown_timeout_secs);
+        if settings.http_workers > 0 {
+            server = server.workers(settings.http_workers);
+        }
+        tracing::info!(port, "listening");
+        Ok(Self {
+            port,
+            server: server.run(),
+            writer,
+            shutdown: CancellationToken::new(),
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle {
+            server: self.server.handle(),
+        }
+    }
+
+    /// Takes the writer out, for tests that drive it step by step instead.
+    pub fn take_writer(&mut self) -> Option<Writer> {
+        self.writer.take()
+    }
+
+    /// Serves until stopped; then lets the writer finish the batch it holds, and returns.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let writer = self.writer.map(|w| tokio::spawn(w.run(self.shutdown.clone())));
+        let served = self.server.await;
+        tracing::info!("HTTP server stopped; stopping the writer");
+        self.shutdown.cancel();
+        if let Some(writer) = writer {
+            writer.await.context("writer task panicked")?;
+        }
+        served.context("HTTP server failed")
+    }
+}
+
+fn writer(settings: &Settings, db: PgPool, keys: Keys, catalog: Catalog) -> anyhow::Result<Writer> {
+    let block = Duration::from_millis(settings.writer_block_ms);
+    // Blocking reads need their own connections, with a response timeout longer than the block.
+    let connection = AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(2)))
+        .set_response_timeout(Some(block + Duration::from_secs(5)));
+    let manager = Manager::new_with_config(settings.redis_url.as_str(), connection)?;
+    let pool = Pool::builder(manager)
+        .max_size(2)
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(Duration::from_secs(2)))
+        .create_timeout(Some(Duration::from_secs(2)))
+        .build()?;
+    let consumer = format!("writer-{}-{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    Ok(Writer::new(
+        pool,
+        db,
+        keys,
+        catalog,
+        WriterConfig {
+            consumer,
+            batch_size: settings.writer_batch_size,
+            block,
+            claim_idle: Duration::from_millis(settings.writer_claim_idle_ms),
+        },
+    ))
+}
