@@ -4,6 +4,7 @@
 //! events are picked up on a cache miss and by `refresh`.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use sqlx::PgPool;
@@ -19,6 +20,9 @@ pub struct Catalog {
     cache: Arc<RwLock<HashMap<EventId, Arc<Event>>>>,
     /// Events being republished right now, so a burst of requests republishes once.
     publishing: Arc<Mutex<HashSet<EventId>>>,
+    /// Bumped whenever an event enters the cache, so the writer reads a new event's stream at
+    /// once instead of at its next periodic reload.
+    generation: Arc<AtomicU64>,
 }
 
 impl Catalog {
@@ -28,6 +32,7 @@ impl Catalog {
             issuer,
             cache: Arc::default(),
             publishing: Arc::default(),
+            generation: Arc::default(),
         }
     }
 
@@ -84,7 +89,11 @@ impl Catalog {
     /// Publishes one event again, in the background, unless that is already under way. Called
     /// when the issue script finds no settings for an event that Postgres knows.
     pub fn republish(&self, event: Arc<Event>) {
-        let fresh = self.publishing.lock().map(|mut set| set.insert(event.id)).unwrap_or(false);
+        let fresh = self
+            .publishing
+            .lock()
+            .map(|mut set| set.insert(event.id))
+            .unwrap_or(false);
         if !fresh {
             return;
         }
@@ -104,9 +113,18 @@ impl Catalog {
         publish_event(&mut self.issuer.connection(), self.issuer.keys(), event).await
     }
 
+    /// Changes whenever an event this instance had not seen arrives.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
     fn remember(&self, event: &Arc<Event>) {
-        if let Ok(mut cache) = self.cache.write() {
-            cache.insert(event.id, event.clone());
+        let fresh = self
+            .cache
+            .write()
+            .is_ok_and(|mut cache| cache.insert(event.id, event.clone()).is_none());
+        if fresh {
+            self.generation.fetch_add(1, Ordering::Release);
         }
     }
 

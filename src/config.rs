@@ -16,7 +16,11 @@ pub struct Settings {
     pub redis_url: String,
 
     /// Postgres that holds events and coupons. The database is created if it does not exist.
-    #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/coupon_issuer")]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/coupon_issuer"
+    )]
     pub database_url: String,
 
     /// Bearer token for the admin API (`/v1/events`). Unset or empty: the admin API is disabled.

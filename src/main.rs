@@ -18,7 +18,11 @@ enum Command {
     Serve(Settings),
     /// Create the database if needed and apply migrations, then exit.
     Migrate {
-        #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/coupon_issuer")]
+        #[arg(
+            long,
+            env = "DATABASE_URL",
+            default_value = "postgres://postgres@127.0.0.1:5432/coupon_issuer"
+        )]
         database_url: String,
     },
 }

@@ -132,7 +132,11 @@ fn writer(settings: &Settings, db: PgPool, keys: Keys, catalog: Catalog) -> anyh
         .wait_timeout(Some(Duration::from_secs(2)))
         .create_timeout(Some(Duration::from_secs(2)))
         .build()?;
-    let consumer = format!("writer-{}-{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let consumer = format!(
+        "writer-{}-{}",
+        std::process::id(),
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
     Ok(Writer::new(
         pool,
         db,

@@ -81,10 +81,12 @@ impl NewEvent {
         if name.is_empty() || name.chars().count() > MAX_NAME_LEN {
             return Err(format!("name: must be 1 to {MAX_NAME_LEN} characters"));
         }
-        let timezone: Tz = req
-            .timezone
-            .parse()
-            .map_err(|_| format!("timezone: {:?} is not an IANA time zone name like \"Asia/Seoul\"", req.timezone))?;
+        let timezone: Tz = req.timezone.parse().map_err(|_| {
+            format!(
+                "timezone: {:?} is not an IANA time zone name like \"Asia/Seoul\"",
+                req.timezone
+            )
+        })?;
         let starts_on = parse_date(&req.starts_on).map_err(|e| format!("starts_on: {e}"))?;
         let ends_on = parse_date(&req.ends_on).map_err(|e| format!("ends_on: {e}"))?;
         if ends_on < starts_on {
@@ -100,7 +102,9 @@ impl NewEvent {
             return Err(format!("daily_limit: must be from 1 to {MAX_DAILY_LIMIT}"));
         }
         if !(0..=MAX_VALID_DAYS_AFTER_END).contains(&req.valid_days_after_end) {
-            return Err(format!("valid_days_after_end: must be from 0 to {MAX_VALID_DAYS_AFTER_END}"));
+            return Err(format!(
+                "valid_days_after_end: must be from 0 to {MAX_VALID_DAYS_AFTER_END}"
+            ));
         }
         Ok(Self {
             name,
@@ -119,7 +123,13 @@ impl NewEvent {
 /// Strictly "YYYY-MM-DD".
 fn parse_date(s: &str) -> Result<NaiveDate, String> {
     let well_formed = s.len() == 10
-        && s.bytes().enumerate().all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() });
+        && s.bytes().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
     well_formed
         .then(|| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
         .flatten()
@@ -176,7 +186,9 @@ impl Event {
     pub fn current_day(&self, now: DateTime<Utc>) -> NaiveDate {
         let local_today = now.with_timezone(&self.timezone).date_naive();
         let yesterday = local_today.pred_opt().unwrap_or(local_today);
-        let open_yesterday = self.window_on(yesterday).is_some_and(|w| w.open <= now && now < w.close);
+        let open_yesterday = self
+            .window_on(yesterday)
+            .is_some_and(|w| w.open <= now && now < w.close);
         if open_yesterday { yesterday } else { local_today }
     }
 
@@ -238,7 +250,8 @@ mod tests {
 
     #[test]
     fn each_bad_field_is_named() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut NewEventRequest)>)> = vec![
+        type Breakage = Box<dyn Fn(&mut NewEventRequest)>;
+        let cases: Vec<(&str, Breakage)> = vec![
             ("timezone", Box::new(|r| r.timezone = "Mars/Olympus".into())),
             ("starts_on", Box::new(|r| r.starts_on = "2026-02-30".into())),
             ("starts_on", Box::new(|r| r.starts_on = "2026-5-1".into())),
@@ -250,10 +263,18 @@ mod tests {
             ("daily_limit", Box::new(|r| r.daily_limit = 0)),
             ("valid_days_after_end", Box::new(|r| r.valid_days_after_end = -1)),
             ("name", Box::new(|r| r.name = "   ".into())),
-            ("discount.value", Box::new(|r| r.discount = Discount::Percent { value: 101 })),
+            (
+                "discount.value",
+                Box::new(|r| r.discount = Discount::Percent { value: 101 }),
+            ),
             (
                 "discount.currency",
-                Box::new(|r| r.discount = Discount::Amount { value: 5000, currency: "krw".into() }),
+                Box::new(|r| {
+                    r.discount = Discount::Amount {
+                        value: 5000,
+                        currency: "krw".into(),
+                    }
+                }),
             ),
         ];
         for (field, break_it) in cases {
@@ -280,9 +301,16 @@ mod tests {
         assert_eq!(e.status_on(may2, at("2026-05-02T04:00:00Z"), 0), DayStatus::Open);
         assert_eq!(e.status_on(may2, at("2026-05-02T05:00:00Z"), 100), DayStatus::SoldOut);
         assert_eq!(e.status_on(may2, at("2026-05-02T06:00:00Z"), 3), DayStatus::Closed);
-        assert_eq!(e.status_on(day("2026-04-30"), at("2026-04-29T00:00:00Z"), 0), DayStatus::NotOpen);
+        assert_eq!(
+            e.status_on(day("2026-04-30"), at("2026-04-29T00:00:00Z"), 0),
+            DayStatus::NotOpen
+        );
         assert_eq!(e.status_on(may2, at("2026-05-05T06:00:00Z"), 0), DayStatus::Ended);
-        assert_eq!(e.current_day(at("2026-05-02T16:00:00Z")), day("2026-05-03"), "01:00 KST May 3");
+        assert_eq!(
+            e.current_day(at("2026-05-02T16:00:00Z")),
+            day("2026-05-03"),
+            "01:00 KST May 3"
+        );
     }
 
     #[test]

@@ -85,8 +85,7 @@ fn parse_uuid(s: &str) -> Result<Uuid, String> {
     if s.len() != 36 {
         return Err("must be a UUID like 0b7e0c8e-2f4a-4e7b-9a51-3c1f6a2d9e10".into());
     }
-    Uuid::try_parse(s)
-        .map_err(|_| "must be a UUID like 0b7e0c8e-2f4a-4e7b-9a51-3c1f6a2d9e10".into())
+    Uuid::try_parse(s).map_err(|_| "must be a UUID like 0b7e0c8e-2f4a-4e7b-9a51-3c1f6a2d9e10".into())
 }
 
 /// A user id: 1 to 64 characters of `A-Z a-z 0-9 . _ : @ -`.

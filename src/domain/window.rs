@@ -226,7 +226,13 @@ mod tests {
             chrono_tz::Pacific::Apia,
             chrono_tz::Asia::Kathmandu,
         ];
-        let shapes = [("00:00", "24:00"), ("13:00", "15:00"), ("22:00", "02:00"), ("00:30", "00:00"), ("02:30", "01:30")];
+        let shapes = [
+            ("00:00", "24:00"),
+            ("13:00", "15:00"),
+            ("22:00", "02:00"),
+            ("00:30", "00:00"),
+            ("02:30", "01:30"),
+        ];
         for tz in zones {
             for (open, close) in shapes {
                 let all = windows(tz, d("2026-01-01"), d("2026-12-31"), win(open, close));

@@ -27,7 +27,10 @@ struct CountResponse {
 
 #[tracing::instrument(name = "count", skip_all, fields(event_id = query.event_id.as_deref()))]
 pub async fn count(state: web::Data<AppState>, query: web::Query<CountQuery>) -> Result<HttpResponse, ApiError> {
-    let event_id = query.event_id.as_deref().ok_or_else(|| ApiError::invalid("event_id", "is required"))?;
+    let event_id = query
+        .event_id
+        .as_deref()
+        .ok_or_else(|| ApiError::invalid("event_id", "is required"))?;
     let event_id = EventId::parse(event_id).map_err(|e| ApiError::invalid("event_id", e))?;
     let day = query
         .day

@@ -47,7 +47,11 @@ impl<'a> From<&'a Event> for EventView<'a> {
 }
 
 #[tracing::instrument(name = "create_event", skip_all, fields(event_id))]
-pub async fn create(_: Admin, state: web::Data<AppState>, body: JsonBody<NewEventRequest>) -> Result<HttpResponse, ApiError> {
+pub async fn create(
+    _: Admin,
+    state: web::Data<AppState>,
+    body: JsonBody<NewEventRequest>,
+) -> Result<HttpResponse, ApiError> {
     let spec = NewEvent::parse(body.0).map_err(ApiError::InvalidRequest)?;
     let event = state.catalog.create(spec).await?;
     tracing::Span::current().record("event_id", tracing::field::display(event.id));

@@ -46,11 +46,9 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
 }
 
 fn check_headers(req: &HttpRequest) -> Result<(), ApiError> {
-    let is_json = req
-        .mime_type()
-        .ok()
-        .flatten()
-        .is_some_and(|m| m.type_() == "application" && (m.subtype() == "json" || m.suffix().is_some_and(|s| s == "json")));
+    let is_json = req.mime_type().ok().flatten().is_some_and(|m| {
+        m.type_() == "application" && (m.subtype() == "json" || m.suffix().is_some_and(|s| s == "json"))
+    });
     if !is_json {
         return Err(ApiError::UnsupportedMediaType);
     }
@@ -69,7 +67,11 @@ fn check_headers(req: &HttpRequest) -> Result<(), ApiError> {
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     // serde would also read a struct from an array, positionally; every body here is an object.
     match body.iter().find(|b| !b.is_ascii_whitespace()) {
-        None => return Err(ApiError::InvalidRequest("request body: empty; send a JSON object".into())),
+        None => {
+            return Err(ApiError::InvalidRequest(
+                "request body: empty; send a JSON object".into(),
+            ));
+        }
         Some(b'{') => {}
         Some(_) => return Err(ApiError::InvalidRequest("request body: must be a JSON object".into())),
     }
@@ -78,13 +80,14 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         let path = e.path().to_string();
         let inner = e.into_inner();
         let problem = inner.to_string();
-        if path == "." {
+        if path == "." || path == "?" {
             ApiError::InvalidRequest(format!("request body: {problem}"))
         } else {
             ApiError::invalid(&path, problem)
         }
     })?;
-    de.end().map_err(|e| ApiError::InvalidRequest(format!("request body: {e}")))?;
+    de.end()
+        .map_err(|e| ApiError::InvalidRequest(format!("request body: {e}")))?;
     Ok(parsed)
 }
 
@@ -97,7 +100,9 @@ impl FromRequest for Admin {
     type Future = std::future::Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let expected = req.app_data::<web::Data<AppState>>().and_then(|s| s.admin_token.clone());
+        let expected = req
+            .app_data::<web::Data<AppState>>()
+            .and_then(|s| s.admin_token.clone());
         let given = req
             .headers()
             .get(header::AUTHORIZATION)

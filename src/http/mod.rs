@@ -41,8 +41,13 @@ pub struct AppState {
 pub fn routes(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
         cfg.app_data(state)
-            .app_data(web::QueryConfig::default().error_handler(|e, _| ApiError::InvalidRequest(format!("query string: {e}")).into()))
-            .app_data(web::PathConfig::default().error_handler(|e, _| ApiError::InvalidRequest(format!("path: {e}")).into()))
+            .app_data(
+                web::QueryConfig::default()
+                    .error_handler(|e, _| ApiError::InvalidRequest(format!("query string: {e}")).into()),
+            )
+            .app_data(
+                web::PathConfig::default().error_handler(|e, _| ApiError::InvalidRequest(format!("path: {e}")).into()),
+            )
             .route("/healthz", web::get().to(health::healthz))
             .route("/readyz", web::get().to(health::readyz))
             .service(
@@ -62,7 +67,10 @@ pub fn routes(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceConfig
 
 /// Caps requests in flight. Past the cap a request is answered 503 with `Retry-After` at once,
 /// so a spike costs the service bounded memory and the requests it admits stay fast.
-async fn shed(req: ServiceRequest, next: Next<impl MessageBody + 'static>) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+async fn shed(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let permit = req
         .app_data::<web::Data<AppState>>()
         .map(|state| state.in_flight.clone().try_acquire_owned());

@@ -72,10 +72,22 @@ mod tests {
         let keys = Keys::new("coupon");
         let event = EventId::parse("0b7e0c8e-2f4a-4e7b-9a51-3c1f6a2d9e10").unwrap();
         let day = NaiveDate::from_ymd_opt(2026, 5, 1).unwrap();
-        assert_eq!(keys.day_count(event, day), "coupon:{0b7e0c8e-2f4a-4e7b-9a51-3c1f6a2d9e10}:2026-05-01:count");
+        assert_eq!(
+            keys.day_count(event, day),
+            "coupon:{0b7e0c8e-2f4a-4e7b-9a51-3c1f6a2d9e10}:2026-05-01:count"
+        );
         // The script builds day keys as <event_prefix><day>:count; keep the two in step.
-        assert_eq!(keys.day_count(event, day), format!("{}{day}:count", keys.event_prefix(event)));
-        assert_eq!(keys.day_users(event, day), format!("{}{day}:users", keys.event_prefix(event)));
-        assert_eq!(keys.stream(event), "coupon:{0b7e0c8e-2f4a-4e7b-9a51-3c1f6a2d9e10}:stream");
+        assert_eq!(
+            keys.day_count(event, day),
+            format!("{}{day}:count", keys.event_prefix(event))
+        );
+        assert_eq!(
+            keys.day_users(event, day),
+            format!("{}{day}:users", keys.event_prefix(event))
+        );
+        assert_eq!(
+            keys.stream(event),
+            "coupon:{0b7e0c8e-2f4a-4e7b-9a51-3c1f6a2d9e10}:stream"
+        );
     }
 }

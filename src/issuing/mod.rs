@@ -47,7 +47,12 @@ pub struct Issuer {
 impl Issuer {
     /// Connects lazily: the service starts (and reports not ready) while Redis is down, and the
     /// connection manager reconnects by itself when Redis comes back.
-    pub fn new(client: redis::Client, keys: Keys, timeout: Duration, day_key_ttl: Duration) -> redis::RedisResult<Self> {
+    pub fn new(
+        client: redis::Client,
+        keys: Keys,
+        timeout: Duration,
+        day_key_ttl: Duration,
+    ) -> redis::RedisResult<Self> {
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(timeout))
             .set_response_timeout(Some(timeout))
@@ -100,7 +105,8 @@ impl Issuer {
     pub async fn day_count(&self, event: EventId, day: NaiveDate) -> Result<Option<Option<u64>>, RedisFailure> {
         let mut conn = self.conn.clone();
         let mut pipe = redis::pipe();
-        pipe.exists(self.keys.settings(event)).get(self.keys.day_count(event, day));
+        pipe.exists(self.keys.settings(event))
+            .get(self.keys.day_count(event, day));
         let (published, count): (bool, Option<u64>) = self.bounded(pipe.query_async(&mut conn)).await?;
         Ok(published.then_some(count))
     }
@@ -108,7 +114,9 @@ impl Issuer {
     /// Whether Redis answers a PING in time.
     pub async fn ping(&self) -> Result<(), RedisFailure> {
         let mut conn = self.conn.clone();
-        self.bounded(redis::cmd("PING").query_async::<String>(&mut conn)).await.map(drop)
+        self.bounded(redis::cmd("PING").query_async::<String>(&mut conn))
+            .await
+            .map(drop)
     }
 
     async fn bounded<T>(&self, call: impl Future<Output = redis::RedisResult<T>>) -> Result<T, RedisFailure> {

@@ -13,11 +13,7 @@ use crate::domain::{DayWindow, Event, EventId};
 /// Idempotent: events never change, so publishing again at every start-up is harmless. It does
 /// not touch the day counters or user records.
 #[tracing::instrument(skip_all, fields(event_id = %event.id))]
-pub async fn publish_event(
-    conn: &mut ConnectionManager,
-    keys: &Keys,
-    event: &Event,
-) -> redis::RedisResult<()> {
+pub async fn publish_event(conn: &mut ConnectionManager, keys: &Keys, event: &Event) -> redis::RedisResult<()> {
     let valid_until_ms = event.valid_until().timestamp_millis();
     let _: () = conn
         .hset_multiple(

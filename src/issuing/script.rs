@@ -90,8 +90,13 @@ mod tests {
             strings(&["issued", "2026-05-01", "7", &id, "1777600800123", "1780588800000"]),
         )
         .unwrap();
-        let IssueOutcome::Issued(c) = issued else { panic!("{issued:?}") };
-        assert_eq!((c.seq, c.coupon_id.to_string(), c.day.to_string()), (7, id, "2026-05-01".into()));
+        let IssueOutcome::Issued(c) = issued else {
+            panic!("{issued:?}")
+        };
+        assert_eq!(
+            (c.seq, c.coupon_id.to_string(), c.day.to_string()),
+            (7, id, "2026-05-01".into())
+        );
         assert_eq!(c.issued_at.timestamp_millis(), 1777600800123);
         assert_eq!(c.valid_from, c.issued_at);
         for (reply, want) in [
@@ -107,7 +112,12 @@ mod tests {
     fn refuses_anything_else() {
         let event = EventId::new();
         let user = UserId::parse("alice").unwrap();
-        for reply in [vec![], strings(&["issued"]), strings(&["sold_out", "yesterday"]), strings(&["ok"])] {
+        for reply in [
+            vec![],
+            strings(&["issued"]),
+            strings(&["sold_out", "yesterday"]),
+            strings(&["ok"]),
+        ] {
             assert!(IssueOutcome::from_reply(event, &user, reply).is_err());
         }
     }

@@ -122,11 +122,12 @@ pub async fn redeem(db: &PgPool, coupon: CouponId, user: &UserId) -> anyhow::Res
     if let Some(row) = redeemed {
         return Ok(Redemption::Redeemed(row.try_into()?));
     }
-    let row: Option<CouponRow> =
-        sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM coupons WHERE coupon_id = $1")))
-            .bind(coupon.as_uuid())
-            .fetch_optional(db)
-            .await?;
+    let row: Option<CouponRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM coupons WHERE coupon_id = $1"
+    )))
+    .bind(coupon.as_uuid())
+    .fetch_optional(db)
+    .await?;
     let Some(row) = row else {
         return Ok(Redemption::NotFound);
     };

@@ -77,19 +77,22 @@ pub async fn insert(db: &PgPool, spec: NewEvent) -> anyhow::Result<Event> {
 
 #[tracing::instrument(skip(db))]
 pub async fn get(db: &PgPool, id: EventId) -> anyhow::Result<Option<Event>> {
-    let row: Option<EventRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM events WHERE id = $1")))
-        .bind(id.as_uuid())
-        .fetch_optional(db)
-        .await?;
+    let row: Option<EventRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM events WHERE id = $1"
+    )))
+    .bind(id.as_uuid())
+    .fetch_optional(db)
+    .await?;
     row.map(Event::try_from).transpose()
 }
 
 /// Every event, newest first.
 #[tracing::instrument(skip(db))]
 pub async fn list(db: &PgPool) -> anyhow::Result<Vec<Event>> {
-    let rows: Vec<EventRow> =
-        sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM events ORDER BY created_at DESC, id")))
-            .fetch_all(db)
-            .await?;
+    let rows: Vec<EventRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM events ORDER BY created_at DESC, id"
+    )))
+    .fetch_all(db)
+    .await?;
     rows.into_iter().map(Event::try_from).collect()
 }

@@ -32,10 +32,10 @@ async fn create_database_if_missing(url: &str) -> anyhow::Result<()> {
         .context("cannot reach Postgres to check that the database exists")?;
     if !exists {
         // Another instance may create it at the same moment; that is as good as us creating it.
-        if let Err(e) = sqlx::Postgres::create_database(url).await {
-            if !sqlx::Postgres::database_exists(url).await.unwrap_or(false) {
-                return Err(e).context("cannot create the database");
-            }
+        if let Err(e) = sqlx::Postgres::create_database(url).await
+            && !sqlx::Postgres::database_exists(url).await.unwrap_or(false)
+        {
+            return Err(e).context("cannot create the database");
         }
         tracing::info!("created the database");
     }

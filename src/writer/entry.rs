@@ -57,8 +57,14 @@ mod tests {
 
     #[test]
     fn names_what_is_wrong() {
-        assert_eq!(coupon_from_entry(EventId::new(), &entry(&[])).unwrap_err(), "missing field issued_ms");
+        assert_eq!(
+            coupon_from_entry(EventId::new(), &entry(&[])).unwrap_err(),
+            "missing field issued_ms"
+        );
         let e = entry(&[("issued_ms", "soon")]);
-        assert_eq!(coupon_from_entry(EventId::new(), &e).unwrap_err(), "bad field issued_ms");
+        assert_eq!(
+            coupon_from_entry(EventId::new(), &e).unwrap_err(),
+            "bad field issued_ms"
+        );
     }
 }

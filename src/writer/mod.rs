@@ -79,11 +79,14 @@ pub struct Writer {
     last_claim: Option<Instant>,
     /// (stream key, event) for every event whose stream may still hold coupons.
     streams: Vec<(String, EventId)>,
-    streams_loaded: Option<Instant>,
+    /// When, and at which catalog generation, `streams` was last built.
+    streams_loaded: Option<(Instant, u64)>,
 }
 
 /// How often the list of event streams is reloaded, to see events created by other instances.
 const STREAMS_REFRESH: Duration = Duration::from_secs(2);
+/// The longest a stopping writer keeps storing what is left in the streams.
+const DRAIN_LIMIT: Duration = Duration::from_secs(10);
 /// Streams of events that ended longer ago than this are no longer read.
 const STREAM_KEPT_AFTER_END: chrono::Duration = chrono::Duration::days(30);
 
@@ -120,7 +123,27 @@ impl Writer {
                 }
             }
         }
+        self.drain().await;
         tracing::info!("writer stopped");
+    }
+
+    /// On shutdown: store what is already in the streams, so a clean stop leaves nothing behind
+    /// for the next start. Bounded, because a stop must not wait on a Postgres that is down:
+    /// whatever is left stays in the stream, safe, for the next writer.
+    async fn drain(&mut self) {
+        let deadline = Instant::now() + DRAIN_LIMIT;
+        self.config.block = Duration::from_millis(1);
+        self.streams_loaded = None; // events created elsewhere a moment ago count too
+        while Instant::now() < deadline {
+            match self.process_batch().await {
+                Ok(Outcome::Stored { .. }) => {}
+                Ok(Outcome::Idle) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "writer could not drain the streams before stopping");
+                    break;
+                }
+            }
+        }
     }
 
     /// One step: read a batch, store it, acknowledge it. Tests call this directly.
@@ -144,7 +167,9 @@ impl Writer {
         if self.own_pending {
             return Source::OwnPending;
         }
-        let claim_due = self.last_claim.is_none_or(|t| t.elapsed() >= self.config.claim_idle / 2);
+        let claim_due = self
+            .last_claim
+            .is_none_or(|t| t.elapsed() >= self.config.claim_idle / 2);
         if claim_due {
             self.last_claim = Some(Instant::now());
             return Source::Abandoned;
@@ -154,20 +179,14 @@ impl Writer {
 
     async fn step(&mut self, source: Source) -> Result<Outcome, WriterError> {
         let mut conn = self.redis.get().await?;
-        let batch = match self.read(&mut conn, source).await {
-            Err(e) if e.code() == Some("NOGROUP") => {
-                // A stream or its group was deleted behind our back: recreate them and retry.
-                for (stream, _) in &self.streams {
-                    ensure_writer_group(&mut conn, stream).await?;
-                }
-                return Err(e.into());
-            }
-            other => other?,
-        };
+        let mut batch = self.read_or_regroup(&mut conn, source).await?;
+        if batch.is_empty() && source != Source::New {
+            // Nothing pending or abandoned: go on to new entries, so that `Idle` always means
+            // there was nothing anywhere.
+            self.own_pending = false;
+            batch = self.read_or_regroup(&mut conn, Source::New).await?;
+        }
         if batch.is_empty() {
-            if source == Source::OwnPending {
-                self.own_pending = false;
-            }
             return Ok(Outcome::Idle);
         }
 
@@ -185,8 +204,16 @@ impl Writer {
         let mut pipe = redis::pipe();
         for (stream, event, entry, reason) in &dead {
             tracing::error!(event_id = %event, entry_id = %entry.id, %reason, "unreadable stream entry moved to dead letters");
-            let mut fields: Vec<(String, String)> = vec![("source_id".into(), entry.id.clone()), ("reason".into(), reason.clone())];
-            fields.extend(entry.map.iter().map(|(k, v)| (k.clone(), redis::from_redis_value_ref::<String>(v).unwrap_or_default())));
+            let mut fields: Vec<(String, String)> = vec![
+                ("source_id".into(), entry.id.clone()),
+                ("reason".into(), reason.clone()),
+            ];
+            fields.extend(
+                entry
+                    .map
+                    .iter()
+                    .map(|(k, v)| (k.clone(), redis::from_redis_value_ref::<String>(v).unwrap_or_default())),
+            );
             pipe.xadd(self.keys.dead_letters(*event), "*", &fields).ignore();
             let _ = stream;
         }
@@ -204,6 +231,23 @@ impl Writer {
             inserted,
             dead: dead.len(),
         })
+    }
+
+    async fn read_or_regroup(
+        &self,
+        conn: &mut deadpool_redis::Connection,
+        source: Source,
+    ) -> Result<Vec<(String, EventId, StreamId)>, WriterError> {
+        match self.read(conn, source).await {
+            Err(e) if e.code() == Some("NOGROUP") => {
+                // A stream or its group was deleted behind our back: recreate them and retry.
+                for (stream, _) in &self.streams {
+                    ensure_writer_group(conn, stream).await?;
+                }
+                Err(e.into())
+            }
+            other => Ok(other?),
+        }
     }
 
     async fn read(
@@ -235,7 +279,9 @@ impl Writer {
                 return Ok(claimed);
             }
             Source::OwnPending => {
-                let opts = StreamReadOptions::default().group(WRITER_GROUP, &self.config.consumer).count(count);
+                let opts = StreamReadOptions::default()
+                    .group(WRITER_GROUP, &self.config.consumer)
+                    .count(count);
                 conn.xread_options(&keys, &vec!["0"; keys.len()], &opts).await?
             }
             Source::New => {
@@ -258,7 +304,11 @@ impl Writer {
 
     /// Keeps the list of streams to read: every event that has not been over for long.
     async fn load_streams(&mut self) {
-        if self.streams_loaded.is_some_and(|t| t.elapsed() < STREAMS_REFRESH) {
+        let generation = self.catalog.generation();
+        if self
+            .streams_loaded
+            .is_some_and(|(t, g)| g == generation && t.elapsed() < STREAMS_REFRESH)
+        {
             return;
         }
         let events = self.catalog.refresh().await;
@@ -273,6 +323,6 @@ impl Writer {
             // New streams may already hold entries this consumer was given before a restart.
             self.own_pending = true;
         }
-        self.streams_loaded = Some(Instant::now());
+        self.streams_loaded = Some((Instant::now(), generation));
     }
 }

@@ -1,0 +1,233 @@
+//! `spawn_app()`: the whole service on port 0, against the real Redis and Postgres, with its own
+//! database and its own Redis key prefix so that every test runs in parallel with the others.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Duration as Days, NaiveDate, Timelike, Utc};
+use coupon_issuer::config::Settings;
+use coupon_issuer::issuing::{Issuer, Keys};
+use coupon_issuer::startup::{Application, StopHandle};
+use coupon_issuer::writer::Writer;
+use reqwest::{Response, StatusCode};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub db: PgPool,
+    pub issuer: Issuer,
+    pub keys: Keys,
+    /// Present when the app was spawned with `writer_enabled = false`: the test drives it.
+    pub writer: Option<Writer>,
+    stop: StopHandle,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+/// The service with its writer running.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// The service with the writer not running: the test calls `writer.process_batch()` itself.
+pub async fn spawn_app_without_writer() -> TestApp {
+    spawn_app_with(|s| s.writer_enabled = false).await
+}
+
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    coupon_issuer::telemetry::init();
+    let mut settings = test_settings();
+    let writer_enabled = settings.writer_enabled;
+    configure(&mut settings);
+    let drive_writer = writer_enabled && !settings.writer_enabled;
+    if drive_writer {
+        settings.writer_enabled = true; // built, but handed to the test instead of run
+    }
+    let mut app = Application::build(settings.clone()).await.expect("the app builds");
+    let writer = if drive_writer { app.take_writer() } else { None };
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let db = app.state.db.clone();
+    let issuer = app.state.issuer.clone();
+    let stop = app.stop_handle();
+    let task = tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap(),
+        db,
+        keys: Keys::new(&settings.redis_key_prefix),
+        issuer,
+        writer,
+        stop,
+        task,
+    }
+}
+
+/// Defaults from the environment (REDIS_URL, DATABASE_URL), made private to one test.
+pub fn test_settings() -> Settings {
+    let mut settings = Settings::defaults();
+    let unique = Uuid::new_v4().simple().to_string();
+    settings.listen_addr = "127.0.0.1:0".into();
+    settings.database_url = database_url_named(&settings.database_url, &format!("coupon_test_{unique}"));
+    settings.redis_key_prefix = format!("test-{}", &unique[..12]);
+    settings.admin_token = Some(ADMIN_TOKEN.into());
+    settings.writer_enabled = true;
+    settings.writer_block_ms = 100;
+    settings.writer_claim_idle_ms = 30_000;
+    settings.http_workers = 2;
+    settings.shutdown_timeout_secs = 5;
+    settings
+}
+
+/// The same server, another database.
+pub fn database_url_named(url: &str, name: &str) -> String {
+    let without_query = url.split('?').next().unwrap_or(url);
+    let (server, _) = without_query
+        .rsplit_once('/')
+        .expect("DATABASE_URL has a database name");
+    format!("{server}/{name}")
+}
+
+impl TestApp {
+    /// Stops the app gracefully and waits until it (and its writer) has finished.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.stop.stop().await;
+        self.task.await?
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn issue(&self, event_id: &str, user_id: &str) -> Response {
+        self.client
+            .post(self.url("/v1/coupon/issue"))
+            .json(&json!({ "event_id": event_id, "user_id": user_id }))
+            .send()
+            .await
+            .expect("issue request sent")
+    }
+
+    pub async fn count(&self, event_id: &str) -> Value {
+        let response = self
+            .client
+            .get(self.url(&format!("/v1/coupon/count?event_id={event_id}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.unwrap()
+    }
+
+    pub async fn post_event(&self, body: &Value) -> Response {
+        self.client
+            .post(self.url("/v1/events"))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Creates an event and returns its id.
+    pub async fn create_event(&self, body: Value) -> String {
+        let response = self.post_event(&body).await;
+        let status = response.status();
+        let created: Value = response.json().await.unwrap();
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        created["id"].as_str().unwrap().to_owned()
+    }
+
+    /// An event whose window is open all day, every day from yesterday on: open right now.
+    pub async fn open_event(&self, daily_limit: u32) -> String {
+        self.create_event(event_body(
+            "UTC",
+            today_utc() - Days::days(1),
+            today_utc() + Days::days(3),
+            ("00:00", "24:00"),
+            daily_limit,
+        ))
+        .await
+    }
+
+    /// Coupons stored in Postgres for an event.
+    pub async fn stored(&self, event_id: &str) -> Vec<(String, String, i32)> {
+        sqlx::query_as("SELECT coupon_id::text, user_id, seq FROM coupons WHERE event_id = $1::uuid ORDER BY seq")
+            .bind(event_id)
+            .fetch_all(&self.db)
+            .await
+            .unwrap()
+    }
+
+    /// Waits until Postgres holds `n` coupons of the event (or the deadline passes).
+    pub async fn wait_for_stored(&self, event_id: &str, n: usize, deadline: Duration) -> Vec<(String, String, i32)> {
+        let started = std::time::Instant::now();
+        loop {
+            let rows = self.stored(event_id).await;
+            if rows.len() >= n || started.elapsed() > deadline {
+                return rows;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+pub fn event_body(
+    timezone: &str,
+    starts_on: NaiveDate,
+    ends_on: NaiveDate,
+    window: (&str, &str),
+    daily_limit: u32,
+) -> Value {
+    json!({
+        "name": "Half price",
+        "timezone": timezone,
+        "starts_on": starts_on.to_string(),
+        "ends_on": ends_on.to_string(),
+        "daily_open": window.0,
+        "daily_close": window.1,
+        "daily_limit": daily_limit,
+        "valid_days_after_end": 30,
+        "discount": { "kind": "percent", "value": 50 },
+    })
+}
+
+pub fn today_utc() -> NaiveDate {
+    Utc::now().date_naive()
+}
+
+/// A fixed-offset zone in which it is now between 12:00 and 12:59 local time, and that local
+/// date. Windows written against it ("10:00"-"15:00" open, "01:00"-"11:00" closed, "14:00"-
+/// "23:00" not yet open) hold for the whole test whatever time of day the suite runs.
+pub fn noon_zone() -> (String, NaiveDate) {
+    let now = Utc::now();
+    let mut offset = (12 - now.hour() as i64).rem_euclid(24);
+    if offset > 14 {
+        offset -= 24;
+    }
+    // POSIX-style names: Etc/GMT-3 is UTC+3.
+    let name = match offset {
+        0 => "Etc/GMT".to_string(),
+        o if o > 0 => format!("Etc/GMT-{o}"),
+        o => format!("Etc/GMT+{}", -o),
+    };
+    let local: DateTime<Utc> = now + Days::hours(offset);
+    (name, local.date_naive())
+}
+
+/// Fires every request at once and collects `(user, status, body)`.
+pub async fn issue_all(app: &TestApp, event_id: &str, users: &[String]) -> Vec<(String, StatusCode, Value)> {
+    let requests = users.iter().map(|user| async move {
+        let response = app.issue(event_id, user).await;
+        let status = response.status();
+        let body = response.json::<Value>().await.unwrap_or(Value::Null);
+        (user.clone(), status, body)
+    });
+    futures::future::join_all(requests).await
+}

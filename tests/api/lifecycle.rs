@@ -1,0 +1,96 @@
+//! Health, readiness, and stopping gracefully.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::{issue_all, spawn_app, test_settings};
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let app = spawn_app().await;
+    assert_eq!(
+        app.client.get(app.url("/healthz")).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+    let report: Value = ready.json().await.unwrap();
+    assert_eq!(report["checks"]["redis"]["ok"], true);
+    assert_eq!(report["checks"]["postgres"]["ok"], true);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stopping_stores_every_coupon_that_was_answered() {
+    let app = spawn_app().await;
+    let event = app.open_event(10_000).await;
+    let users: Vec<String> = (0..300).map(|i| format!("late-{i}")).collect();
+    let answers = issue_all(&app, &event, &users).await;
+    let issued = answers.iter().filter(|(_, s, _)| *s == StatusCode::CREATED).count();
+    assert_eq!(issued, 300);
+
+    let db = app.db.clone();
+    let rows_of = |db: sqlx::PgPool, event: String| async move {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM coupons WHERE event_id = $1::uuid")
+            .bind(event)
+            .fetch_one(&db)
+            .await
+            .unwrap();
+        n
+    };
+    app.stop().await.expect("stops cleanly");
+    assert_eq!(
+        rows_of(db, event).await,
+        300,
+        "the writer drained the stream before exiting"
+    );
+}
+
+/// The real binary, a real SIGTERM: it stops accepting, finishes, and exits 0.
+#[tokio::test]
+async fn sigterm_exits_cleanly() {
+    let settings = test_settings();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_coupon-issuer"))
+        .arg("serve")
+        .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
+        .env("REDIS_URL", &settings.redis_url)
+        .env("DATABASE_URL", &settings.database_url)
+        .env("REDIS_KEY_PREFIX", &settings.redis_key_prefix)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    while client
+        .get(format!("http://127.0.0.1:{port}/readyz"))
+        .send()
+        .await
+        .map(|r| r.status())
+        .ok()
+        != Some(StatusCode::OK)
+    {
+        assert!(started.elapsed() < Duration::from_secs(30), "never became ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "did not exit after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "exit status {status}");
+}

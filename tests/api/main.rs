@@ -1,0 +1,12 @@
+//! Integration tests: the whole service, driven over HTTP, against the real Redis and Postgres.
+//! One test binary (faster to link); each test gets its own database and key prefix.
+
+mod concurrency;
+mod errors;
+mod events;
+mod helpers;
+mod lifecycle;
+mod proxy;
+mod redeem;
+mod windows;
+mod writer;
