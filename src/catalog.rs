@@ -10,7 +10,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use sqlx::PgPool;
 
 use crate::domain::{Event, EventId, NewEvent};
-use crate::issuing::{Issuer, publish_event};
+use crate::issuing::Issuer;
+use crate::restore::ensure_published;
 use crate::store;
 
 #[derive(Clone)]
@@ -100,7 +101,9 @@ impl Catalog {
         let this = self.clone();
         tokio::spawn(async move {
             match this.publish(&event).await {
-                Ok(()) => tracing::warn!(event_id = %event.id, "event was missing from Redis; published it again"),
+                Ok(()) => {
+                    tracing::warn!(event_id = %event.id, "event was missing from Redis; restored and published it")
+                }
                 Err(e) => tracing::warn!(event_id = %event.id, error = %e, "cannot publish event"),
             }
             if let Ok(mut set) = this.publishing.lock() {
@@ -109,8 +112,12 @@ impl Catalog {
         });
     }
 
-    async fn publish(&self, event: &Event) -> redis::RedisResult<()> {
-        publish_event(&mut self.issuer.connection(), self.issuer.keys(), event).await
+    /// Publishes the event, rebuilding its counters first if Redis lost them (see `restore`).
+    async fn publish(&self, event: &Event) -> anyhow::Result<()> {
+        let (keys, ttl) = (self.issuer.keys(), self.issuer.day_key_ttl());
+        ensure_published(&mut self.issuer.connection(), keys, &self.db, event, ttl)
+            .await
+            .map(drop)
     }
 
     /// Changes whenever an event this instance had not seen arrives.

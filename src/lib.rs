@@ -10,14 +10,16 @@
 //! - [`writer`]: moves each stream into Postgres, idempotently, acknowledging after the commit.
 //! - [`store`]: Postgres, the durable record of events and coupons.
 //!
-//! Around them: [`catalog`] (events, cached and published to Redis), [`config`], [`startup`]
-//! (wiring and graceful shutdown) and [`telemetry`].
+//! Around them: [`catalog`] (events, cached and published to Redis), [`restore`] (rebuilding
+//! Redis state from Postgres when Redis lost it), [`config`], [`startup`] (wiring and graceful
+//! shutdown) and [`telemetry`].
 
 pub mod catalog;
 pub mod config;
 pub mod domain;
 pub mod http;
 pub mod issuing;
+pub mod restore;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

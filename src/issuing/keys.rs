@@ -32,6 +32,11 @@ impl Keys {
         Self { prefix: prefix.into() }
     }
 
+    /// The prefix every key starts with.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
     /// The part shared by all of an event's keys, ending in `:`. The issue script appends
     /// `<day>:count` and `<day>:users` to it (see `day_count`, `day_users`).
     pub fn event_prefix(&self, event: EventId) -> String {

@@ -71,6 +71,11 @@ impl Issuer {
         &self.keys
     }
 
+    /// How long a day's keys outlive its window.
+    pub fn day_key_ttl(&self) -> Duration {
+        self.day_key_ttl
+    }
+
     /// A connection for short commands (publishing, reads). Shares the one socket.
     pub fn connection(&self) -> ConnectionManager {
         self.conn.clone()

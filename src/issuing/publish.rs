@@ -8,24 +8,25 @@ use redis::aio::ConnectionManager;
 use super::keys::{Keys, WRITER_GROUP};
 use crate::domain::{DayWindow, Event, EventId};
 
-/// Writes (or rewrites, identically) an event's settings, windows and stream group.
+/// Writes (or rewrites, identically) an event's windows, stream group and settings.
 ///
 /// Idempotent: events never change, so publishing again at every start-up is harmless. It does
-/// not touch the day counters or user records.
+/// not touch the day counters or user records. The settings go last: the issue script answers
+/// "missing" until they exist, so it never runs against half an event (or, after Redis lost
+/// its memory, against counters not yet rebuilt: see `restore`).
 #[tracing::instrument(skip_all, fields(event_id = %event.id))]
 pub async fn publish_event(conn: &mut ConnectionManager, keys: &Keys, event: &Event) -> redis::RedisResult<()> {
-    let valid_until_ms = event.valid_until().timestamp_millis();
-    let _: () = conn
-        .hset_multiple(
-            keys.settings(event.id),
-            &[
-                ("daily_limit", i64::from(event.daily_limit)),
-                ("valid_until_ms", valid_until_ms),
-            ],
-        )
-        .await?;
     publish_windows(conn, keys, event.id, &event.windows()).await?;
-    ensure_writer_group(conn, &keys.stream(event.id)).await
+    ensure_writer_group(conn, &keys.stream(event.id)).await?;
+    let valid_until_ms = event.valid_until().timestamp_millis();
+    conn.hset_multiple(
+        keys.settings(event.id),
+        &[
+            ("daily_limit", i64::from(event.daily_limit)),
+            ("valid_until_ms", valid_until_ms),
+        ],
+    )
+    .await
 }
 
 /// Replaces an event's windows in one MULTI, so the script never sees half a set.

@@ -80,6 +80,19 @@ pub async fn for_user(db: &PgPool, user: &UserId) -> anyhow::Result<Vec<Coupon>>
     rows.into_iter().map(Coupon::try_from).collect()
 }
 
+/// An event's coupons from `first_day` on, to rebuild Redis from.
+#[tracing::instrument(skip(db))]
+pub async fn for_event_since(db: &PgPool, event: EventId, first_day: NaiveDate) -> anyhow::Result<Vec<Coupon>> {
+    let rows: Vec<CouponRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM coupons WHERE event_id = $1 AND day >= $2"
+    )))
+    .bind(event.as_uuid())
+    .bind(first_day)
+    .fetch_all(db)
+    .await?;
+    rows.into_iter().map(Coupon::try_from).collect()
+}
+
 /// How many coupons of one event day are stored.
 #[tracing::instrument(skip(db))]
 pub async fn count_day(db: &PgPool, event: EventId, day: NaiveDate) -> anyhow::Result<u64> {

@@ -7,6 +7,7 @@ mod events;
 mod helpers;
 mod lifecycle;
 mod proxy;
+mod recovery;
 mod redeem;
 mod windows;
 mod writer;

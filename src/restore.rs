@@ -1,0 +1,114 @@
+//! Publishing an event to Redis without ever resetting its counters.
+//!
+//! Redis can lose its memory (a restart without persistence, a flush, a failover to an empty
+//! replica). Publishing the event again would then let each day count from zero and oversell.
+//! So when an event's settings are missing, the counters and user records of every day whose
+//! keys would still be alive are first rebuilt from Postgres, plus whatever is still in the
+//! event's stream (issued, not yet stored), and only then is the event published, settings
+//! last. Until they exist the issue script answers "missing" and requests get 503: the
+//! service waits rather than guesses.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use redis::AsyncCommands;
+use redis::aio::ConnectionManager;
+use redis::streams::StreamRangeReply;
+use sqlx::PgPool;
+
+use crate::domain::{Coupon, Event};
+use crate::issuing::{Keys, publish_event};
+use crate::store;
+use crate::writer::coupon_from_entry;
+
+/// Publishes `event`, first rebuilding its day state if Redis has lost it. Returns how many
+/// user records were rebuilt (0 when nothing was missing).
+#[tracing::instrument(skip_all, fields(event_id = %event.id))]
+pub async fn ensure_published(
+    conn: &mut ConnectionManager,
+    keys: &Keys,
+    db: &PgPool,
+    event: &Event,
+    day_key_ttl: std::time::Duration,
+) -> anyhow::Result<usize> {
+    let present: bool = conn.exists(keys.settings(event.id)).await?;
+    let rebuilt = if present {
+        0
+    } else {
+        rebuild_days(conn, keys, db, event, day_key_ttl).await?
+    };
+    publish_event(conn, keys, event).await?;
+    if rebuilt > 0 {
+        tracing::warn!(
+            users = rebuilt,
+            "event state was missing from Redis; rebuilt it from Postgres and the stream"
+        );
+    }
+    Ok(rebuilt)
+}
+
+async fn rebuild_days(
+    conn: &mut ConnectionManager,
+    keys: &Keys,
+    db: &PgPool,
+    event: &Event,
+    day_key_ttl: std::time::Duration,
+) -> anyhow::Result<usize> {
+    let ttl = chrono::Duration::from_std(day_key_ttl)?;
+    let now = Utc::now();
+    // Days whose keys would still exist; older ones expired anyway and cannot issue.
+    let live: HashMap<NaiveDate, DateTime<Utc>> = event
+        .windows()
+        .into_iter()
+        .filter(|w| w.close + ttl > now)
+        .map(|w| (w.day, w.close + ttl))
+        .collect();
+    let Some(first_day) = live.keys().min().copied() else {
+        return Ok(0);
+    };
+
+    let mut coupons = store::coupons::for_event_since(db, event.id, first_day).await?;
+    let pending: StreamRangeReply = conn.xrange_all(keys.stream(event.id)).await?;
+    coupons.extend(
+        pending
+            .ids
+            .iter()
+            .filter_map(|entry| coupon_from_entry(event.id, entry).ok()),
+    );
+
+    let mut by_day: HashMap<NaiveDate, Vec<Coupon>> = HashMap::new();
+    for coupon in coupons.into_iter().filter(|c| live.contains_key(&c.day)) {
+        by_day.entry(coupon.day).or_default().push(coupon);
+    }
+    let mut rebuilt = 0;
+    for (day, coupons) in by_day {
+        let users_key = keys.day_users(event.id, day);
+        let count_key = keys.day_count(event.id, day);
+        // The numbers handed out: never lower than what Redis still counts, nor than any seq seen.
+        let highest_seq = coupons.iter().map(|c| u64::from(c.seq)).max().unwrap_or(0);
+        let counted: Option<u64> = conn.get(&count_key).await?;
+        let count = highest_seq.max(counted.unwrap_or(0));
+        let expire_at = live[&day].timestamp_millis();
+
+        let mut pipe = redis::pipe();
+        for chunk in coupons.chunks(1000) {
+            let fields: Vec<(&str, String)> = chunk
+                .iter()
+                .map(|c| {
+                    (
+                        c.user_id.as_str(),
+                        format!("{}|{}|{}", c.seq, c.coupon_id, c.issued_at.timestamp_millis()),
+                    )
+                })
+                .collect();
+            pipe.hset_multiple(&users_key, &fields).ignore();
+        }
+        pipe.set(&count_key, count).ignore();
+        pipe.cmd("PEXPIREAT").arg(&users_key).arg(expire_at).ignore();
+        pipe.cmd("PEXPIREAT").arg(&count_key).arg(expire_at).ignore();
+        let _: () = pipe.query_async(conn).await?;
+        tracing::info!(%day, users = coupons.len(), count, "rebuilt day state");
+        rebuilt += coupons.len();
+    }
+    Ok(rebuilt)
+}
