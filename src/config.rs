@@ -73,8 +73,9 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// The defaults, as if no variable were set (tests start from these).
-    pub fn defaults() -> Self {
+    /// What `serve` would read with no flags: the environment, else the defaults. Tests start
+    /// from these, so `REDIS_URL` and `DATABASE_URL` point them at the servers to use.
+    pub fn from_env() -> Self {
         #[derive(clap::Parser)]
         struct Only {
             #[command(flatten)]

@@ -8,6 +8,7 @@
 
 mod entry;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -192,17 +193,17 @@ impl Writer {
 
         let mut coupons = Vec::with_capacity(batch.len());
         let mut dead = Vec::new();
-        for (stream, event, entry) in &batch {
+        for (_, event, entry) in &batch {
             match coupon_from_entry(*event, entry) {
                 Ok(coupon) => coupons.push(coupon),
-                Err(reason) => dead.push((stream, *event, entry, reason)),
+                Err(reason) => dead.push((*event, entry, reason)),
             }
         }
         let inserted = store::coupons::insert_batch(&self.db, &coupons).await?;
 
         // Only now, after the commit, may the entries leave the stream.
         let mut pipe = redis::pipe();
-        for (stream, event, entry, reason) in &dead {
+        for (event, entry, reason) in &dead {
             tracing::error!(event_id = %event, entry_id = %entry.id, %reason, "unreadable stream entry moved to dead letters");
             let mut fields: Vec<(String, String)> = vec![
                 ("source_id".into(), entry.id.clone()),
@@ -215,11 +216,14 @@ impl Writer {
                     .map(|(k, v)| (k.clone(), redis::from_redis_value_ref::<String>(v).unwrap_or_default())),
             );
             pipe.xadd(self.keys.dead_letters(*event), "*", &fields).ignore();
-            let _ = stream;
         }
+        let mut ids_by_stream: HashMap<&str, Vec<&str>> = HashMap::new();
         for (stream, _, entry) in &batch {
-            pipe.xack(stream, WRITER_GROUP, &[&entry.id]).ignore();
-            pipe.xdel(stream, &[&entry.id]).ignore();
+            ids_by_stream.entry(stream).or_default().push(&entry.id);
+        }
+        for (stream, ids) in &ids_by_stream {
+            pipe.xack(stream, WRITER_GROUP, ids).ignore();
+            pipe.xdel(stream, ids).ignore();
         }
         let _: () = pipe.query_async(&mut conn).await?;
 

@@ -39,7 +39,7 @@ pub async fn spawn_app_without_writer() -> TestApp {
 }
 
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
-    coupon_issuer::telemetry::init();
+    coupon_issuer::telemetry::init_with_default("error");
     let mut settings = test_settings();
     let writer_enabled = settings.writer_enabled;
     configure(&mut settings);
@@ -71,7 +71,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
 
 /// Defaults from the environment (REDIS_URL, DATABASE_URL), made private to one test.
 pub fn test_settings() -> Settings {
-    let mut settings = Settings::defaults();
+    let mut settings = Settings::from_env();
     let unique = Uuid::new_v4().simple().to_string();
     settings.listen_addr = "127.0.0.1:0".into();
     settings.database_url = database_url_named(&settings.database_url, &format!("coupon_test_{unique}"));
