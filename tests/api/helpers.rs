@@ -114,15 +114,16 @@ impl TestApp {
             .expect("issue request sent")
     }
 
+    /// GET `path`, with the answer's status and JSON body.
+    pub async fn get_json(&self, path: &str) -> (StatusCode, Value) {
+        let response = self.client.get(self.url(path)).send().await.expect("request sent");
+        (response.status(), response.json().await.unwrap_or(Value::Null))
+    }
+
     pub async fn count(&self, event_id: &str) -> Value {
-        let response = self
-            .client
-            .get(self.url(&format!("/v1/coupon/count?event_id={event_id}")))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
-        response.json().await.unwrap()
+        let (status, body) = self.get_json(&format!("/v1/coupon/count?event_id={event_id}")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
     }
 
     pub async fn post_event(&self, body: &Value) -> Response {

@@ -83,15 +83,7 @@ async fn a_user_sees_their_coupons() {
     let (status, _) = redeem(&app, &coupon, "carol").await;
     assert_eq!(status, StatusCode::OK);
 
-    let listed: Value = app
-        .client
-        .get(app.url("/v1/users/carol/coupons"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, listed) = app.get_json("/v1/users/carol/coupons").await;
     let coupons = listed["coupons"].as_array().unwrap();
     assert_eq!(coupons.len(), 1);
     assert_eq!(coupons[0]["coupon_id"], coupon);
@@ -107,15 +99,7 @@ async fn a_user_sees_their_coupons() {
     ] {
         assert!(!coupons[0][field].is_null(), "{field}");
     }
-    let nobody: Value = app
-        .client
-        .get(app.url("/v1/users/nobody/coupons"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, nobody) = app.get_json("/v1/users/nobody/coupons").await;
     assert_eq!(nobody["coupons"], json!([]));
     let bad = app
         .client

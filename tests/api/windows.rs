@@ -10,7 +10,7 @@ use coupon_issuer::issuing::publish_windows;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{event_body, issue_all, noon_zone, spawn_app};
+use crate::helpers::{TestApp, event_body, issue_all, noon_zone, spawn_app};
 
 /// An event shape, and what the script and the count say of it now.
 struct Case {
@@ -111,31 +111,8 @@ async fn refused_requests_change_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_daily_limit_refreshes_on_the_next_day() {
     let app = spawn_app().await;
-    let (zone, today) = noon_zone();
-    let event = app
-        .create_event(event_body(&zone, today, today + Days::days(1), ("10:00", "15:00"), 20))
-        .await;
-    let event_id = EventId::parse(&event).unwrap();
-    let now = app.issuer.now().await.unwrap();
-    let second = chrono::Duration::seconds(1);
-    let tomorrow = today + Days::days(1);
-    let windows = [
-        DayWindow {
-            day: today,
-            open: now - second,
-            close: now + second * 3,
-            day_start: now - second * 10,
-        },
-        DayWindow {
-            day: tomorrow,
-            open: now + second * 3,
-            close: now + second * 60,
-            day_start: now + second * 3,
-        },
-    ];
-    publish_windows(&mut app.issuer.connection(), &app.keys, event_id, &windows)
-        .await
-        .unwrap();
+    let (event, windows) = two_short_days(&app, 20, 3).await;
+    let (today, tomorrow) = (windows[0].day, windows[1].day);
 
     // Day one: 100 users race for 20 coupons, "regular" among them.
     let mut users: Vec<String> = (0..99).map(|i| format!("u{i}")).collect();
@@ -154,10 +131,7 @@ async fn the_daily_limit_refreshes_on_the_next_day() {
             .all(|(_, _, b)| b["day"] == today.to_string())
     );
 
-    // Wait for day two's window (by the Redis clock).
-    while app.issuer.now().await.unwrap() < windows[1].open {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until(&app, windows[1].open).await;
 
     // Day two: the same users race again; day one's winners may win again.
     let day_two = issue_all(&app, &event, &users).await;
@@ -175,38 +149,13 @@ async fn the_daily_limit_refreshes_on_the_next_day() {
 #[tokio::test]
 async fn a_user_gets_one_coupon_per_day_across_days() {
     let app = spawn_app().await;
-    let (zone, today) = noon_zone();
-    let event = app
-        .create_event(event_body(&zone, today, today + Days::days(1), ("10:00", "15:00"), 5))
-        .await;
-    let event_id = EventId::parse(&event).unwrap();
-    let now = app.issuer.now().await.unwrap();
-    let s = chrono::Duration::seconds(1);
-    let tomorrow = today + Days::days(1);
-    let windows = [
-        DayWindow {
-            day: today,
-            open: now - s,
-            close: now + s * 2,
-            day_start: now - s * 10,
-        },
-        DayWindow {
-            day: tomorrow,
-            open: now + s * 2,
-            close: now + s * 60,
-            day_start: now + s * 2,
-        },
-    ];
-    publish_windows(&mut app.issuer.connection(), &app.keys, event_id, &windows)
-        .await
-        .unwrap();
+    let (event, windows) = two_short_days(&app, 5, 2).await;
+    let tomorrow = windows[1].day;
 
     let first = app.issue(&event, "alice").await;
     assert_eq!(first.status(), StatusCode::CREATED);
     assert_eq!(app.issue(&event, "alice").await.status(), StatusCode::CONFLICT);
-    while app.issuer.now().await.unwrap() < windows[1].open {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until(&app, windows[1].open).await;
     let next_day = app.issue(&event, "alice").await;
     assert_eq!(next_day.status(), StatusCode::CREATED);
     let body: Value = next_day.json().await.unwrap();
@@ -214,4 +163,44 @@ async fn a_user_gets_one_coupon_per_day_across_days() {
         (body["day"].as_str(), body["seq"].as_u64()),
         (Some(tomorrow.to_string().as_str()), Some(1))
     );
+}
+
+/// An event whose today's window is open now and closes in `first_day_secs` seconds, when
+/// tomorrow's opens (for a minute). Published through the same function as real windows, so the
+/// script sees a day roll over without waiting for midnight.
+async fn two_short_days(app: &TestApp, daily_limit: u32, first_day_secs: i32) -> (String, [DayWindow; 2]) {
+    let (zone, today) = noon_zone();
+    let tomorrow = today + Days::days(1);
+    let event = app
+        .create_event(event_body(&zone, today, tomorrow, ("10:00", "15:00"), daily_limit))
+        .await;
+    let now = app.issuer.now().await.unwrap();
+    let s = chrono::Duration::seconds(1);
+    let rollover = now + s * first_day_secs;
+    let windows = [
+        DayWindow {
+            day: today,
+            open: now - s,
+            close: rollover,
+            day_start: now - s * 10,
+        },
+        DayWindow {
+            day: tomorrow,
+            open: rollover,
+            close: rollover + s * 60,
+            day_start: rollover,
+        },
+    ];
+    let event_id = EventId::parse(&event).unwrap();
+    publish_windows(&mut app.issuer.connection(), &app.keys, event_id, &windows)
+        .await
+        .unwrap();
+    (event, windows)
+}
+
+/// Waits until the Redis clock (the one the script decides by) reaches `instant`.
+async fn wait_until(app: &TestApp, instant: chrono::DateTime<chrono::Utc>) {
+    while app.issuer.now().await.unwrap() < instant {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
