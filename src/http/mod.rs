@@ -21,7 +21,6 @@ use sqlx::PgPool;
 use tokio::sync::Semaphore;
 
 pub use error::ApiError;
-pub use extract::MAX_BODY_BYTES;
 
 use crate::catalog::Catalog;
 use crate::issuing::Issuer;
