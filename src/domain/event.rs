@@ -1,6 +1,6 @@
 //! An event: a coupon campaign with a period, a daily window, a daily limit and a discount.
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
@@ -120,7 +120,8 @@ impl NewEvent {
     }
 }
 
-/// Strictly "YYYY-MM-DD".
+/// Strictly "YYYY-MM-DD", from 2000 to 2099: a real sale's dates, and instants that stay
+/// positive milliseconds, which is all the issue script parses.
 fn parse_date(s: &str) -> Result<NaiveDate, String> {
     let well_formed = s.len() == 10
         && s.bytes().enumerate().all(|(i, b)| {
@@ -130,10 +131,14 @@ fn parse_date(s: &str) -> Result<NaiveDate, String> {
                 b.is_ascii_digit()
             }
         });
-    well_formed
+    let date = well_formed
         .then(|| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
         .flatten()
-        .ok_or_else(|| format!("{s:?} is not a date \"YYYY-MM-DD\""))
+        .ok_or_else(|| format!("{s:?} is not a date \"YYYY-MM-DD\""))?;
+    if !(2000..=2099).contains(&date.year()) {
+        return Err(format!("{s:?} is outside the years 2000 to 2099"));
+    }
+    Ok(date)
 }
 
 /// A stored event. Events do not change once created, which is what lets every instance cache
@@ -255,6 +260,7 @@ mod tests {
             ("timezone", Box::new(|r| r.timezone = "Mars/Olympus".into())),
             ("starts_on", Box::new(|r| r.starts_on = "2026-02-30".into())),
             ("starts_on", Box::new(|r| r.starts_on = "2026-5-1".into())),
+            ("starts_on", Box::new(|r| r.starts_on = "1969-12-31".into())),
             ("ends_on", Box::new(|r| r.ends_on = "2026-04-30".into())),
             ("ends_on", Box::new(|r| r.ends_on = "2027-12-31".into())),
             ("daily_open", Box::new(|r| r.daily_open = "1pm".into())),

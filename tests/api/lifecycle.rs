@@ -94,3 +94,31 @@ async fn sigterm_exits_cleanly() {
     };
     assert!(status.success(), "exit status {status}");
 }
+
+/// `coupon-issuer migrate` creates a missing database and applies the migrations, then exits.
+#[tokio::test]
+async fn migrate_creates_the_database_and_its_tables() {
+    let url = test_settings().database_url;
+    let status = Command::new(env!("CARGO_BIN_EXE_coupon-issuer"))
+        .arg("migrate")
+        .env("DATABASE_URL", &url)
+        .env("RUST_LOG", "warn")
+        .status()
+        .unwrap();
+    assert!(status.success(), "exit status {status}");
+    let db = sqlx::PgPool::connect(&url).await.unwrap();
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1",
+    )
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    assert_eq!(tables, ["_sqlx_migrations", "coupons", "events"]);
+    // A second run has nothing left to do and still succeeds.
+    let again = Command::new(env!("CARGO_BIN_EXE_coupon-issuer"))
+        .arg("migrate")
+        .env("DATABASE_URL", &url)
+        .status()
+        .unwrap();
+    assert!(again.success());
+}
