@@ -24,8 +24,8 @@ pub struct TestApp {
     pub keys: Keys,
     /// Present when the app was spawned with `writer_enabled = false`: the test drives it.
     pub writer: Option<Writer>,
-    stop: StopHandle,
-    task: JoinHandle<anyhow::Result<()>>,
+    pub stop: StopHandle,
+    pub task: JoinHandle<anyhow::Result<()>>,
 }
 
 /// The service with its writer running.

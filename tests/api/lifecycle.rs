@@ -122,3 +122,61 @@ async fn migrate_creates_the_database_and_its_tables() {
         .unwrap();
     assert!(again.success());
 }
+
+/// Stopping while a spike is in flight: requests already accepted are answered properly, and
+/// every coupon a client saw as 201 is in Postgres once the service has stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stopping_mid_spike_loses_no_answered_coupon() {
+    let app = spawn_app().await;
+    let event = app.open_event(100_000).await;
+    let users: Vec<String> = (0..1500).map(|i| format!("mid-{i}")).collect();
+    let (db, stop, client, url) = (
+        app.db.clone(),
+        app.stop.clone(),
+        app.client.clone(),
+        app.url("/v1/coupon/issue"),
+    );
+
+    let spike = users.iter().map(|user| {
+        let (client, url, event) = (client.clone(), url.clone(), event.clone());
+        async move {
+            let body = serde_json::json!({ "event_id": event, "user_id": user });
+            match client.post(url).json(&body).send().await {
+                Ok(response) => {
+                    let status = response.status();
+                    Some((status, response.json::<Value>().await.ok()))
+                }
+                Err(_) => None, // not accepted: the listener had closed
+            }
+        }
+    });
+    let stopping = async {
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        stop.stop().await;
+    };
+    let (answers, ()) = tokio::join!(futures::future::join_all(spike), stopping);
+    app.task.await.unwrap().expect("stops cleanly");
+
+    let issued: Vec<String> = answers
+        .iter()
+        .flatten()
+        .inspect(|(status, body)| assert!(!status.is_server_error(), "{status}: {body:?}"))
+        .filter(|(status, _)| *status == StatusCode::CREATED)
+        .filter_map(|(_, body)| body.as_ref()?["coupon_id"].as_str().map(str::to_owned))
+        .collect();
+    let answered = answers.iter().flatten().count();
+    eprintln!("stopped mid-spike: {answered} of {} answered, {} issued", answers.len(), issued.len());
+    assert!(!issued.is_empty(), "some requests were answered before the stop");
+    let stored: Vec<String> = sqlx::query_scalar("SELECT coupon_id::text FROM coupons WHERE event_id = $1::uuid")
+        .bind(&event)
+        .fetch_all(&db)
+        .await
+        .unwrap();
+    let stored: std::collections::HashSet<String> = stored.into_iter().collect();
+    assert!(
+        issued.iter().all(|c| stored.contains(c)),
+        "every 201 is stored: {} answered, {} stored",
+        issued.len(),
+        stored.len()
+    );
+}
