@@ -79,11 +79,9 @@ async fn sigterm_exits_cleanly() {
         assert!(started.elapsed() < Duration::from_secs(30), "never became ready");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    // Sent from here, not by the `kill` command: a minimal Debian has no procps.
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM sent");
     let deadline = Instant::now() + Duration::from_secs(15);
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -165,7 +163,11 @@ async fn stopping_mid_spike_loses_no_answered_coupon() {
         .filter_map(|(_, body)| body.as_ref()?["coupon_id"].as_str().map(str::to_owned))
         .collect();
     let answered = answers.iter().flatten().count();
-    eprintln!("stopped mid-spike: {answered} of {} answered, {} issued", answers.len(), issued.len());
+    eprintln!(
+        "stopped mid-spike: {answered} of {} answered, {} issued",
+        answers.len(),
+        issued.len()
+    );
     assert!(!issued.is_empty(), "some requests were answered before the stop");
     let stored: Vec<String> = sqlx::query_scalar("SELECT coupon_id::text FROM coupons WHERE event_id = $1::uuid")
         .bind(&event)
