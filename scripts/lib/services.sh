@@ -220,13 +220,42 @@ _svc_find_pg_bin() {
 # Sets _SVC_PG_RUN to the command prefix that runs a command as the owner
 # of the local cluster: empty when not root, `runuser -u USER --` as root
 # (initdb and postgres refuse to run as root).
+# Where the local cluster lives (its data, log and socket directory): .local/, unless
+# an earlier run had to move it (see _svc_pg_move_home_if_unreachable).
+_svc_pg_home() {
+    if [[ -s "$_SVC_LOCAL/pg.home" ]]; then
+        head -n 1 "$_SVC_LOCAL/pg.home"
+    else
+        printf '%s\n' "$_SVC_LOCAL"
+    fi
+}
+
+# As root, the cluster runs as another user, who must be able to enter its home.
+# A repo under /root (mode 700 on Debian) is out of its reach: then the cluster
+# lives under /var/tmp instead, in a directory named after this repo's path,
+# remembered in .local/pg.home.
+_svc_pg_move_home_if_unreachable() {
+    ((${#_SVC_PG_RUN[@]})) || return 0
+    local home
+    home=$(_svc_pg_home)
+    mkdir -p "$home"
+    _svc_pg_as test -x "$home" && return 0
+    home="/var/tmp/coupon-issuer-pg-$(printf '%s' "$_SVC_LOCAL" | cksum | cut -d' ' -f1)"
+    mkdir -p "$home"
+    chown "$_SVC_PG_USER" "$home"
+    chmod 700 "$home"
+    printf '%s\n' "$home" >"$_SVC_LOCAL/pg.home"
+    _svc_log "postgres: user $_SVC_PG_USER cannot enter $_SVC_LOCAL; keeping the local cluster in $home"
+}
+
 _svc_pg_runner() {
     _SVC_PG_RUN=()
     _SVC_PG_USER=$(id -un)
     [[ $(id -u) -eq 0 ]] || return 0
-    local user
-    if [[ -d "$_SVC_LOCAL/pg" ]] && [[ $(stat -c %u "$_SVC_LOCAL/pg") -ne 0 ]]; then
-        user=$(stat -c %U "$_SVC_LOCAL/pg")
+    local user pgdata
+    pgdata="$(_svc_pg_home)/pg"
+    if [[ -d "$pgdata" ]] && [[ $(stat -c %u "$pgdata") -ne 0 ]]; then
+        user=$(stat -c %U "$pgdata")
     elif id postgres >/dev/null 2>&1; then
         user=postgres
     else
@@ -243,7 +272,8 @@ _svc_pg_runner() {
 
 _svc_pg_as() {
     if ((${#_SVC_PG_RUN[@]})); then
-        "${_SVC_PG_RUN[@]}" "$@"
+        # From /: the cluster's owner may not be allowed into the current directory.
+        (cd / && "${_SVC_PG_RUN[@]}" "$@")
     else
         "$@"
     fi
@@ -251,7 +281,8 @@ _svc_pg_as() {
 
 # Directory for the cluster's Unix socket (paths are limited to ~107 bytes).
 _svc_pg_sockdir() {
-    local d="$_SVC_LOCAL/pg-run"
+    local d
+    d="$(_svc_pg_home)/pg-run"
     if ((${#d} > 90)); then
         d="/tmp/coupon-issuer-pg-$(id -u)-$(printf '%s' "$_SVC_LOCAL" | cksum | cut -d' ' -f1)"
     fi
@@ -260,8 +291,9 @@ _svc_pg_sockdir() {
 
 _svc_ensure_postgres() {
     local url=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/coupon_issuer}
-    local data="$_SVC_LOCAL/pg" portfile="$_SVC_LOCAL/pg.port" log="$_SVC_LOCAL/pg.log"
+    local data portfile="$_SVC_LOCAL/pg.port" log
     local admin db port sockdir
+    data="$(_svc_pg_home)/pg"
 
     if ! command -v psql >/dev/null 2>&1; then
         svc_apt_install postgresql-client || return 1
@@ -279,7 +311,7 @@ _svc_ensure_postgres() {
     if [[ -s $portfile ]] && _svc_pid_alive "$data/postmaster.pid"; then
         port=$(tr -dc '0-9' <"$portfile")
         if [[ -n $port ]] && _svc_pg_ok "postgres://postgres@127.0.0.1:$port/postgres"; then
-            _svc_log "postgres: $url not reachable; reusing local instance on 127.0.0.1:$port (.local/pg)"
+            _svc_log "postgres: $url not reachable; reusing local instance on 127.0.0.1:$port ($data)"
             export DATABASE_URL="postgres://postgres@127.0.0.1:$port/$db"
             return 0
         fi
@@ -293,16 +325,19 @@ _svc_ensure_postgres() {
             return 1
         }
     fi
-    _svc_pg_runner || return 1
-
     mkdir -p "$_SVC_LOCAL"
+    _svc_pg_runner || return 1
+    _svc_pg_move_home_if_unreachable || return 1
+    data="$(_svc_pg_home)/pg"
+    log="$(_svc_pg_home)/pg.log"
+
     sockdir=$(_svc_pg_sockdir)
     mkdir -p "$sockdir"
     [[ -e $log ]] || : >"$log"
     if ((${#_SVC_PG_RUN[@]})); then
         # The cluster's owner must be able to reach and write these.
-        if ! _svc_pg_as test -x "$_SVC_LOCAL"; then
-            _svc_die "postgres: user $_SVC_PG_USER cannot enter $_SVC_LOCAL (a parent directory is not world-searchable)"
+        if ! _svc_pg_as test -x "$(_svc_pg_home)"; then
+            _svc_die "postgres: user $_SVC_PG_USER cannot enter $(_svc_pg_home)"
             return 1
         fi
         chown "$_SVC_PG_USER" "$sockdir" "$log"
@@ -314,7 +349,7 @@ _svc_ensure_postgres() {
         if ((${#_SVC_PG_RUN[@]})); then
             chown "$_SVC_PG_USER" "$data"
         fi
-        _svc_log "postgres: initdb in .local/pg ($_SVC_PG_BIN, owner $_SVC_PG_USER)"
+        _svc_log "postgres: initdb in $data ($_SVC_PG_BIN, owner $_SVC_PG_USER)"
         if ! _svc_pg_as "$_SVC_PG_BIN/initdb" --auth=trust -U postgres -D "$data" \
             --encoding=UTF8 --locale=C >"$_SVC_LOCAL/pg-initdb.log" 2>&1; then
             tail -n 20 "$_SVC_LOCAL/pg-initdb.log" >&2 || true
@@ -338,7 +373,7 @@ _svc_ensure_postgres() {
     if ! _svc_pg_as "$_SVC_PG_BIN/pg_ctl" -D "$data" -l "$log" -w -t 60 \
         -o "-p $port -k $sockdir -c listen_addresses=127.0.0.1" start >/dev/null; then
         tail -n 20 "$log" >&2 || true
-        _svc_die "postgres: pg_ctl start failed (see .local/pg.log)"
+        _svc_die "postgres: pg_ctl start failed (see $log)"
         return 1
     fi
     printf '%s\n' "$port" >"$portfile"
@@ -347,7 +382,7 @@ _svc_ensure_postgres() {
         _svc_die "postgres: local instance on port $port does not answer"
         return 1
     fi
-    _svc_log "postgres: started local instance on 127.0.0.1:$port (.local/pg)"
+    _svc_log "postgres: started local instance on 127.0.0.1:$port ($data)"
     export DATABASE_URL="postgres://postgres@127.0.0.1:$port/$db"
 }
 
@@ -359,7 +394,8 @@ ensure_services() {
 }
 
 stop_local_services() {
-    local dir="$_SVC_LOCAL/redis" data="$_SVC_LOCAL/pg" pid port stopped=""
+    local dir="$_SVC_LOCAL/redis" data pid port stopped=""
+    data="$(_svc_pg_home)/pg"
 
     # Redis: only the process named in our own pid file, and only if it
     # really is a redis-server.
@@ -391,14 +427,14 @@ stop_local_services() {
     if _svc_pid_alive "$data/postmaster.pid"; then
         if _svc_find_pg_bin && _svc_pg_runner; then
             if _svc_pg_as "$_SVC_PG_BIN/pg_ctl" -D "$data" -m fast -w -t 60 stop >/dev/null; then
-                _svc_log "postgres: stopped local instance (.local/pg)"
+                _svc_log "postgres: stopped local instance ($data)"
                 stopped=1
             else
-                _svc_log "postgres: pg_ctl stop failed for .local/pg"
+                _svc_log "postgres: pg_ctl stop failed for $data"
                 return 1
             fi
         else
-            _svc_die "postgres: cannot find pg_ctl to stop .local/pg"
+            _svc_die "postgres: cannot find pg_ctl to stop $data"
             return 1
         fi
     fi

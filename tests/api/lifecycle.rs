@@ -48,6 +48,17 @@ async fn stopping_stores_every_coupon_that_was_answered() {
     );
 }
 
+/// A server process that a failing test does not leave running (it would hold the test
+/// runner's output open).
+struct KilledOnDrop(std::process::Child);
+
+impl Drop for KilledOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// The real binary, a real SIGTERM: it stops accepting, finishes, and exits 0.
 #[tokio::test]
 async fn sigterm_exits_cleanly() {
@@ -56,16 +67,18 @@ async fn sigterm_exits_cleanly() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let mut child = Command::new(env!("CARGO_BIN_EXE_coupon-issuer"))
-        .arg("serve")
-        .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
-        .env("REDIS_URL", &settings.redis_url)
-        .env("DATABASE_URL", &settings.database_url)
-        .env("REDIS_KEY_PREFIX", &settings.redis_key_prefix)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = KilledOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_coupon-issuer"))
+            .arg("serve")
+            .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
+            .env("REDIS_URL", &settings.redis_url)
+            .env("DATABASE_URL", &settings.database_url)
+            .env("REDIS_KEY_PREFIX", &settings.redis_key_prefix)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let client = reqwest::Client::new();
     let started = Instant::now();
     while client
@@ -80,11 +93,11 @@ async fn sigterm_exits_cleanly() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // Sent from here, not by the `kill` command: a minimal Debian has no procps.
-    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let pid = nix::unistd::Pid::from_raw(child.0.id() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM sent");
     let deadline = Instant::now() + Duration::from_secs(15);
     let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
+        if let Some(status) = child.0.try_wait().unwrap() {
             break status;
         }
         assert!(Instant::now() < deadline, "did not exit after SIGTERM");
