@@ -100,11 +100,8 @@ impl Catalog {
         }
         let this = self.clone();
         tokio::spawn(async move {
-            match this.publish(&event).await {
-                Ok(()) => {
-                    tracing::warn!(event_id = %event.id, "event was missing from Redis; restored and published it")
-                }
-                Err(e) => tracing::warn!(event_id = %event.id, error = %e, "cannot publish event"),
+            if let Err(e) = this.publish(&event).await {
+                tracing::warn!(event_id = %event.id, error = %e, "cannot publish event");
             }
             if let Ok(mut set) = this.publishing.lock() {
                 set.remove(&event.id);
@@ -114,10 +111,7 @@ impl Catalog {
 
     /// Publishes the event, rebuilding its counters first if Redis lost them (see `restore`).
     async fn publish(&self, event: &Event) -> anyhow::Result<()> {
-        let (keys, ttl) = (self.issuer.keys(), self.issuer.day_key_ttl());
-        ensure_published(&mut self.issuer.connection(), keys, &self.db, event, ttl)
-            .await
-            .map(drop)
+        ensure_published(&self.issuer, &self.db, event).await
     }
 
     /// Changes whenever an event this instance had not seen arrives.

@@ -12,49 +12,40 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use redis::AsyncCommands;
-use redis::aio::ConnectionManager;
 use redis::streams::StreamRangeReply;
 use sqlx::PgPool;
 
 use crate::domain::{Coupon, Event};
-use crate::issuing::{Keys, publish_event};
+use crate::issuing::{Issuer, publish_event};
 use crate::store;
 use crate::writer::coupon_from_entry;
 
-/// Publishes `event`, first rebuilding its day state if Redis has lost it. Returns how many
-/// user records were rebuilt (0 when nothing was missing).
+/// Publishes `event`, first rebuilding its day state if Redis has lost it.
 #[tracing::instrument(skip_all, fields(event_id = %event.id))]
-pub async fn ensure_published(
-    conn: &mut ConnectionManager,
-    keys: &Keys,
-    db: &PgPool,
-    event: &Event,
-    day_key_ttl: std::time::Duration,
-) -> anyhow::Result<usize> {
-    let present: bool = conn.exists(keys.settings(event.id)).await?;
+pub async fn ensure_published(issuer: &Issuer, db: &PgPool, event: &Event) -> anyhow::Result<()> {
+    let mut conn = issuer.connection();
+    let present: bool = conn.exists(issuer.keys().settings(event.id)).await?;
+    // A new event has no settings yet either, and nothing to rebuild: only warn when something
+    // was actually lost.
     let rebuilt = if present {
         0
     } else {
-        rebuild_days(conn, keys, db, event, day_key_ttl).await?
+        rebuild_days(issuer, db, event).await?
     };
-    publish_event(conn, keys, event).await?;
     if rebuilt > 0 {
         tracing::warn!(
             users = rebuilt,
             "event state was missing from Redis; rebuilt it from Postgres and the stream"
         );
     }
-    Ok(rebuilt)
+    publish_event(&mut conn, issuer.keys(), event).await?;
+    Ok(())
 }
 
-async fn rebuild_days(
-    conn: &mut ConnectionManager,
-    keys: &Keys,
-    db: &PgPool,
-    event: &Event,
-    day_key_ttl: std::time::Duration,
-) -> anyhow::Result<usize> {
-    let ttl = chrono::Duration::from_std(day_key_ttl)?;
+/// Rebuilds every live day's count and user records; returns how many users it restored.
+async fn rebuild_days(issuer: &Issuer, db: &PgPool, event: &Event) -> anyhow::Result<usize> {
+    let (mut conn, keys) = (issuer.connection(), issuer.keys());
+    let ttl = chrono::Duration::from_std(issuer.day_key_ttl())?;
     let now = Utc::now();
     // Days whose keys would still exist; older ones expired anyway and cannot issue.
     let live: HashMap<NaiveDate, DateTime<Utc>> = event
@@ -106,7 +97,7 @@ async fn rebuild_days(
         pipe.set(&count_key, count).ignore();
         pipe.cmd("PEXPIREAT").arg(&users_key).arg(expire_at).ignore();
         pipe.cmd("PEXPIREAT").arg(&count_key).arg(expire_at).ignore();
-        let _: () = pipe.query_async(conn).await?;
+        let _: () = pipe.query_async(&mut conn).await?;
         tracing::info!(%day, users = coupons.len(), count, "rebuilt day state");
         rebuilt += coupons.len();
     }
