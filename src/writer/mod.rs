@@ -9,7 +9,6 @@
 mod entry;
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use deadpool_redis::Pool;
@@ -21,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 pub use entry::coupon_from_entry;
 
 use crate::catalog::Catalog;
-use crate::domain::{Event, EventId};
+use crate::domain::EventId;
 use crate::issuing::{Keys, WRITER_GROUP, ensure_writer_group};
 use crate::store;
 
@@ -317,16 +316,11 @@ impl Writer {
         }
         let events = self.catalog.refresh().await;
         let today = chrono::Utc::now().date_naive();
-        let before = self.streams.len();
         self.streams = events
             .iter()
-            .filter(|e: &&Arc<Event>| e.ends_on + STREAM_KEPT_AFTER_END >= today)
+            .filter(|e| e.ends_on + STREAM_KEPT_AFTER_END >= today)
             .map(|e| (self.keys.stream(e.id), e.id))
             .collect();
-        if self.streams.len() > before {
-            // New streams may already hold entries this consumer was given before a restart.
-            self.own_pending = true;
-        }
         self.streams_loaded = Some((Instant::now(), generation));
     }
 }
