@@ -205,9 +205,16 @@ impl Event {
         Some(self.window.on(self.timezone, day)).filter(|w| !w.is_empty())
     }
 
+    /// The event's last window: usually the last day's, unless DST swallowed that one.
+    fn last_window(&self) -> Option<DayWindow> {
+        std::iter::successors(Some(self.ends_on), |d| d.pred_opt())
+            .take_while(|d| *d >= self.starts_on)
+            .find_map(|d| self.window_on(d))
+    }
+
     /// Where `day` stands at `now`, given how many coupons it has issued.
     pub fn status_on(&self, day: NaiveDate, now: DateTime<Utc>, issued: u64) -> DayStatus {
-        let ended = self.windows().last().is_none_or(|last| now >= last.close);
+        let ended = self.last_window().is_none_or(|last| now >= last.close);
         match self.window_on(day) {
             _ if ended => DayStatus::Ended,
             None if day < self.starts_on => DayStatus::NotOpen,
