@@ -4,6 +4,7 @@ use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
+use super::day::parse_day;
 use super::ids::EventId;
 use super::status::DayStatus;
 use super::time_of_day::TimeOfDay;
@@ -123,18 +124,7 @@ impl NewEvent {
 /// Strictly "YYYY-MM-DD", from 2000 to 2099: a real sale's dates, and instants that stay
 /// positive milliseconds, which is all the issue script parses.
 fn parse_date(s: &str) -> Result<NaiveDate, String> {
-    let well_formed = s.len() == 10
-        && s.bytes().enumerate().all(|(i, b)| {
-            if i == 4 || i == 7 {
-                b == b'-'
-            } else {
-                b.is_ascii_digit()
-            }
-        });
-    let date = well_formed
-        .then(|| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
-        .flatten()
-        .ok_or_else(|| format!("{s:?} is not a date \"YYYY-MM-DD\""))?;
+    let date = parse_day(s).ok_or_else(|| format!("{s:?} is not a date \"YYYY-MM-DD\""))?;
     if !(2000..=2099).contains(&date.year()) {
         return Err(format!("{s:?} is outside the years 2000 to 2099"));
     }

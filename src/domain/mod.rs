@@ -2,6 +2,7 @@
 //! Nothing here does I/O.
 
 mod coupon;
+mod day;
 mod event;
 mod ids;
 mod status;
@@ -9,6 +10,7 @@ mod time_of_day;
 mod window;
 
 pub use coupon::Coupon;
+pub use day::parse_day;
 pub use event::{Discount, Event, NewEvent, NewEventRequest};
 pub use ids::{CouponId, EventId, UserId};
 pub use status::DayStatus;

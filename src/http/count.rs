@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::error::ApiError;
-use crate::domain::{DayStatus, EventId};
+use crate::domain::{DayStatus, EventId, parse_day};
 use crate::store;
 
 #[derive(Deserialize)]
@@ -35,12 +35,7 @@ pub async fn count(state: web::Data<AppState>, query: web::Query<CountQuery>) ->
     let day = query
         .day
         .as_deref()
-        .map(|d| {
-            NaiveDate::parse_from_str(d, "%Y-%m-%d")
-                .ok()
-                .filter(|_| d.len() == 10)
-                .ok_or_else(|| ApiError::invalid("day", "must be a date \"YYYY-MM-DD\""))
-        })
+        .map(|d| parse_day(d).ok_or_else(|| ApiError::invalid("day", "must be a date \"YYYY-MM-DD\"")))
         .transpose()?;
     let event = state.catalog.get(event_id).await?.ok_or(ApiError::EventNotFound)?;
 

@@ -15,8 +15,8 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 pub use keys::{Keys, WRITER_GROUP};
 pub use publish::{ensure_writer_group, publish_event, publish_windows};
+pub(crate) use script::millis;
 pub use script::{IssueOutcome, issue_script};
-pub(crate) use script::{millis, parse_day};
 
 use crate::domain::{CouponId, EventId, UserId};
 

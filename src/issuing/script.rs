@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use crate::domain::{Coupon, CouponId, EventId, UserId};
+use crate::domain::{Coupon, CouponId, EventId, UserId, parse_day};
 
 /// The script, embedded at build time; redis-rs calls it by SHA and loads it after `NOSCRIPT`.
 pub fn issue_script() -> redis::Script {
@@ -61,10 +61,6 @@ fn coupon(event_id: EventId, user_id: &UserId, fields: &[&str]) -> Option<Coupon
         valid_until: millis(valid_until_ms)?,
         redeemed_at: None,
     })
-}
-
-pub(crate) fn parse_day(s: &str) -> Option<NaiveDate> {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
 }
 
 pub(crate) fn millis(s: &str) -> Option<DateTime<Utc>> {

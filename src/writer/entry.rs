@@ -2,8 +2,8 @@
 
 use redis::streams::StreamId;
 
-use crate::domain::{Coupon, CouponId, EventId, UserId};
-use crate::issuing::{millis, parse_day};
+use crate::domain::{Coupon, CouponId, EventId, UserId, parse_day};
+use crate::issuing::millis;
 
 /// Reads the fields `lua/issue.lua` appends (step 6). `Err` names what is wrong, for the
 /// dead-letter stream.
