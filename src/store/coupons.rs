@@ -49,15 +49,15 @@ pub async fn insert_batch(db: &PgPool, coupons: &[Coupon]) -> Result<u64, sqlx::
     if coupons.is_empty() {
         return Ok(0);
     }
-    let column = |f: fn(&Coupon) -> _| coupons.iter().map(f).collect::<Vec<_>>();
+    // One array per column, in the order of the UNNEST below.
     let result = sqlx::query(
         "INSERT INTO coupons (coupon_id, event_id, user_id, day, seq, issued_at, valid_until) \
          SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::date[], $5::int4[], \
                               $6::timestamptz[], $7::timestamptz[]) \
          ON CONFLICT DO NOTHING",
     )
-    .bind(column(|c| c.coupon_id.as_uuid()))
-    .bind(column(|c| c.event_id.as_uuid()))
+    .bind(coupons.iter().map(|c| c.coupon_id.as_uuid()).collect::<Vec<_>>())
+    .bind(coupons.iter().map(|c| c.event_id.as_uuid()).collect::<Vec<_>>())
     .bind(coupons.iter().map(|c| c.user_id.as_str()).collect::<Vec<_>>())
     .bind(coupons.iter().map(|c| c.day).collect::<Vec<_>>())
     .bind(coupons.iter().map(|c| c.seq as i32).collect::<Vec<_>>())
