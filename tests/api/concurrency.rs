@@ -6,7 +6,7 @@ use std::time::Duration;
 use rand::seq::SliceRandom;
 use reqwest::StatusCode;
 
-use crate::helpers::{issue_all, spawn_app};
+use crate::helpers::{issue_all, spawn_app, users};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_thousand_concurrent_requests_issue_exactly_the_limit() {
@@ -89,7 +89,7 @@ async fn one_user_hammering_gets_exactly_one_coupon() {
 async fn concurrent_events_keep_separate_counts() {
     let app = spawn_app().await;
     let (a, b) = (app.open_event(30).await, app.open_event(50).await);
-    let users: Vec<String> = (0..200).map(|i| format!("u{i}")).collect();
+    let users: Vec<String> = users("u", 200);
 
     let (on_a, on_b) = tokio::join!(issue_all(&app, &a, &users), issue_all(&app, &b, &users));
 

@@ -94,25 +94,15 @@ async fn size_type_route_and_unknown_event_errors() {
     let unknown = "0b7e0c8e-2f4a-4e7b-9a51-3c1f6a2d9e10";
     let (status, code, _) = error_of(app.issue(unknown, "alice").await).await;
     assert_eq!((status, code.as_str()), (StatusCode::NOT_FOUND, "event_not_found"));
-    let count = app
-        .client
-        .get(app.url(&format!("/v1/coupon/count?event_id={unknown}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(error_of(count).await.1, "event_not_found");
+    let (_, count) = app.get_json(&format!("/v1/coupon/count?event_id={unknown}")).await;
+    assert_eq!(count["error"]["code"], "event_not_found");
     for query in [
         "",
         "?event_id=nope",
         "?event_id=0b7e0c8e-2f4a-4e7b-9a51-3c1f6a2d9e10&day=2026-13-01",
     ] {
-        let response = app
-            .client
-            .get(app.url(&format!("/v1/coupon/count{query}")))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(error_of(response).await.0, StatusCode::BAD_REQUEST, "{query}");
+        let (status, _) = app.get_json(&format!("/v1/coupon/count{query}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
     }
     let (status, code, _) = error_of(app.client.get(app.url("/nowhere")).send().await.unwrap()).await;
     assert_eq!((status, code.as_str()), (StatusCode::NOT_FOUND, "not_found"));

@@ -222,6 +222,11 @@ pub fn noon_zone() -> (String, NaiveDate) {
     (name, local.date_naive())
 }
 
+/// `n` distinct user ids: `<prefix>-0`, `<prefix>-1`, ...
+pub fn users(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}-{i}")).collect()
+}
+
 /// Fires every request at once and collects `(user, status, body)`.
 pub async fn issue_all(app: &TestApp, event_id: &str, users: &[String]) -> Vec<(String, StatusCode, Value)> {
     let requests = users.iter().map(|user| async move {

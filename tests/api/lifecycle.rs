@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{issue_all, spawn_app, test_settings};
+use crate::helpers::{issue_all, spawn_app, test_settings, users};
 
 #[tokio::test]
 async fn health_and_readiness() {
@@ -26,7 +26,7 @@ async fn health_and_readiness() {
 async fn stopping_stores_every_coupon_that_was_answered() {
     let app = spawn_app().await;
     let event = app.open_event(10_000).await;
-    let users: Vec<String> = (0..300).map(|i| format!("late-{i}")).collect();
+    let users: Vec<String> = users("late", 300);
     let answers = issue_all(&app, &event, &users).await;
     let issued = answers.iter().filter(|(_, s, _)| *s == StatusCode::CREATED).count();
     assert_eq!(issued, 300);
@@ -140,7 +140,7 @@ async fn migrate_creates_the_database_and_its_tables() {
 async fn stopping_mid_spike_loses_no_answered_coupon() {
     let app = spawn_app().await;
     let event = app.open_event(100_000).await;
-    let users: Vec<String> = (0..1500).map(|i| format!("mid-{i}")).collect();
+    let users: Vec<String> = users("mid", 1500);
     let (db, stop, client, url) = (
         app.db.clone(),
         app.stop.clone(),

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 
-use crate::helpers::{TestApp, issue_all, spawn_app};
+use crate::helpers::{TestApp, issue_all, spawn_app, users};
 
 /// Deletes every key this test's app has in Redis, as a restart without persistence would.
 async fn wipe_redis(app: &TestApp) {
@@ -20,7 +20,7 @@ async fn wipe_redis(app: &TestApp) {
 async fn after_redis_loses_its_memory_the_limit_still_holds() {
     let app = spawn_app().await;
     let event = app.open_event(100).await;
-    let first: Vec<String> = (0..60).map(|i| format!("early-{i}")).collect();
+    let first: Vec<String> = users("early", 60);
     let sold = issue_all(&app, &event, &first).await;
     assert!(sold.iter().all(|(_, s, _)| *s == StatusCode::CREATED));
     assert_eq!(app.wait_for_stored(&event, 60, Duration::from_secs(10)).await.len(), 60);
@@ -28,7 +28,7 @@ async fn after_redis_loses_its_memory_the_limit_still_holds() {
     wipe_redis(&app).await;
 
     // Keep hammering, early buyers among them, until every user has a final answer.
-    let mut everyone: Vec<String> = (0..300).map(|i| format!("late-{i}")).collect();
+    let mut everyone: Vec<String> = users("late", 300);
     everyone.extend(first.iter().cloned());
     let mut waiting = everyone.clone();
     let (mut issued, mut refused_while_restoring) = (Vec::new(), 0);

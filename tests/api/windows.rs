@@ -10,7 +10,7 @@ use coupon_issuer::issuing::publish_windows;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{TestApp, event_body, issue_all, noon_zone, spawn_app};
+use crate::helpers::{TestApp, event_body, issue_all, noon_zone, spawn_app, users};
 
 /// An event shape, and what the script and the count say of it now.
 struct Case {
@@ -82,7 +82,7 @@ async fn refused_requests_change_nothing() {
     let event = app
         .create_event(event_body(&zone, today, today + Days::days(1), ("14:00", "23:00"), 10))
         .await;
-    let users: Vec<String> = (0..200).map(|i| format!("early-{i}")).collect();
+    let users: Vec<String> = users("early", 200);
 
     let answers = issue_all(&app, &event, &users).await;
 
@@ -115,7 +115,7 @@ async fn the_daily_limit_refreshes_on_the_next_day() {
     let (today, tomorrow) = (windows[0].day, windows[1].day);
 
     // Day one: 100 users race for 20 coupons, "regular" among them.
-    let mut users: Vec<String> = (0..99).map(|i| format!("u{i}")).collect();
+    let mut users: Vec<String> = users("u", 99);
     users.push("regular".into());
     let day_one = issue_all(&app, &event, &users).await;
     let winners_one: HashSet<String> = day_one

@@ -10,12 +10,8 @@ use redis::AsyncCommands;
 use redis::streams::{StreamReadOptions, StreamReadReply};
 use reqwest::StatusCode;
 
-use crate::helpers::{TestApp, issue_all, spawn_app_with, spawn_app_without_writer};
+use crate::helpers::{TestApp, issue_all, spawn_app_with, spawn_app_without_writer, users};
 use crate::proxy::{Proxy, database_url_via_port, postgres_addr};
-
-fn users(prefix: &str, n: usize) -> Vec<String> {
-    (0..n).map(|i| format!("{prefix}-{i}")).collect()
-}
 
 /// Steps the writer until it has nothing left; returns the rows it inserted.
 async fn drain(writer: &mut Writer) -> u64 {
