@@ -9,13 +9,7 @@ use crate::helpers::{ADMIN_TOKEN, event_body, spawn_app, today_utc};
 #[tokio::test]
 async fn events_are_created_listed_and_shown() {
     let app = spawn_app().await;
-    let body = event_body(
-        "Asia/Seoul",
-        today_utc(),
-        today_utc() + Days::days(4),
-        ("13:00", "15:00"),
-        100,
-    );
+    let body = seoul_drop();
     let response = app.post_event(&body).await;
     assert_eq!(response.status(), StatusCode::CREATED);
     let created: Value = response.json().await.unwrap();
@@ -55,13 +49,7 @@ async fn events_are_created_listed_and_shown() {
 #[tokio::test]
 async fn bad_definitions_are_400_naming_the_field() {
     let app = spawn_app().await;
-    let good = event_body(
-        "Asia/Seoul",
-        today_utc(),
-        today_utc() + Days::days(4),
-        ("13:00", "15:00"),
-        100,
-    );
+    let good = seoul_drop();
     let cases: [(&str, Value, &str); 12] = [
         ("timezone", "Mars/Base".into(), "timezone"),
         ("starts_on", "2026-02-30".into(), "starts_on"),
@@ -99,4 +87,15 @@ async fn bad_definitions_are_400_naming_the_field() {
         error["error"]["message"].as_str().unwrap().contains("daily_limit"),
         "{error}"
     );
+}
+
+/// The product's example: 100 coupons a day, 13:00-15:00 in Seoul, for five days from today.
+fn seoul_drop() -> Value {
+    event_body(
+        "Asia/Seoul",
+        today_utc(),
+        today_utc() + Days::days(4),
+        ("13:00", "15:00"),
+        100,
+    )
 }
