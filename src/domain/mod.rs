@@ -15,4 +15,4 @@ pub use event::{Discount, Event, NewEvent, NewEventRequest};
 pub use ids::{CouponId, EventId, UserId};
 pub use status::DayStatus;
 pub use time_of_day::TimeOfDay;
-pub use window::{DailyWindow, DayWindow, local_instant};
+pub use window::{DailyWindow, DayWindow};

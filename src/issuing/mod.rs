@@ -15,8 +15,9 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 pub use keys::{Keys, WRITER_GROUP};
 pub use publish::{ensure_writer_group, publish_event, publish_windows};
+pub use script::IssueOutcome;
+use script::issue_script;
 pub(crate) use script::millis;
-pub use script::{IssueOutcome, issue_script};
 
 use crate::domain::{CouponId, EventId, UserId};
 
