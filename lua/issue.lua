@@ -6,7 +6,8 @@ a script without interleaving any other command, so here there is no gap: the wi
 the limit, the count, the user's record and the stream entry are decided and written together.
 
 KEYS[1]: event settings, hash     <prefix>:{<event_id>}:event
-         fields: daily_limit, valid_until_ms
+         fields: daily_limit, valid_until_ms, and fenced (present and > 0 while the limit is
+         being raised: see src/issuing/sold_out.rs)
 KEYS[2]: event windows, sorted set <prefix>:{<event_id>}:windows
          score: the window's close (ms since the epoch)
          member: "<day>|<open_ms>|<close_ms>|<day_start_ms>", day_start_ms = 0 for the first day
@@ -23,14 +24,16 @@ They carry the event's hash tag, so on Redis Cluster they share KEYS[1]'s slot.
 Returns an array of strings:
   {"issued",         day, seq, coupon_id, issued_ms, valid_until_ms}
   {"already_issued", day, seq, coupon_id, issued_ms, valid_until_ms}  the coupon held today
-  {"sold_out", day}
+  {"sold_out", day, now_ms, close_ms, rememberable}
+                 rememberable = "1" when the service may remember until close_ms that the day is
+                 sold out, "0" while a limit raise is being fenced
   {"not_open"}   before the event, or before today's window
   {"closed"}     after today's window, or after the event
   {"missing"}    no settings in Redis: an unknown event, or Redis lost its state
 ]]
 
 -- 1. The event's settings. Without them nothing can be decided, and guessing could oversell.
-local settings = redis.call('HMGET', KEYS[1], 'daily_limit', 'valid_until_ms')
+local settings = redis.call('HMGET', KEYS[1], 'daily_limit', 'valid_until_ms', 'fenced')
 local limit = tonumber(settings[1])
 if not limit then
   return {'missing'}
@@ -68,7 +71,10 @@ end
 -- 5. The day's limit.
 local count_key = ARGV[3] .. day .. ':count'
 if tonumber(redis.call('GET', count_key) or '0') >= limit then
-  return {'sold_out', day}
+  -- With the Redis time and the window's close, so the service can answer the storm that
+  -- follows without asking again, never past the close; but not while a raise is fenced.
+  local fenced = (tonumber(settings[3] or '0') or 1) > 0
+  return {'sold_out', day, now_ms, close, fenced and '0' or '1'}
 end
 
 -- 6. Issue: count it, record the user with their number, and append the coupon to the stream.

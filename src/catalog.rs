@@ -1,7 +1,8 @@
 //! The events this instance knows: defined in Postgres, published to Redis, cached in memory.
 //!
-//! Events never change once created, so a cached copy is never stale; another instance's new
-//! events are picked up on a cache miss and by `refresh`.
+//! Only an event's daily limit can change after it is created (`set_limit`). Another instance's
+//! new events and limits are picked up on a cache miss and by `refresh`; what is published to
+//! Redis is always read from Postgres first, so a stale copy never overwrites a newer limit.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,7 +12,7 @@ use sqlx::PgPool;
 
 use crate::domain::{Event, EventId, NewEvent};
 use crate::issuing::Issuer;
-use crate::restore::ensure_published;
+use crate::restore::{Publish, ensure_published};
 use crate::store;
 
 #[derive(Clone)]
@@ -42,7 +43,7 @@ impl Catalog {
     pub async fn create(&self, spec: NewEvent) -> anyhow::Result<Arc<Event>> {
         let event = Arc::new(store::events::insert(&self.db, spec).await?);
         self.remember(&event);
-        if let Err(e) = self.publish(&event).await {
+        if let Err(e) = ensure_published(&self.issuer, &self.db, &event, Publish::New).await {
             tracing::warn!(event_id = %event.id, error = %e, "event stored but not yet published to Redis");
         }
         Ok(event)
@@ -78,13 +79,30 @@ impl Catalog {
         }
     }
 
-    /// Publishes every event to Redis (at start-up).
+    /// Publishes every event to Redis (at start-up), a few at a time: an event whose state was
+    /// lost waits for a fence before it returns (see `restore`), and they need not queue.
     pub async fn publish_all(&self) -> anyhow::Result<usize> {
+        use futures_util::{StreamExt, TryStreamExt};
         let events = self.list().await?;
-        for event in &events {
-            self.publish(event).await?;
-        }
+        futures_util::stream::iter(&events)
+            .map(|event| ensure_published(&self.issuer, &self.db, event, Publish::Again))
+            .buffer_unordered(16)
+            .try_collect::<()>()
+            .await?;
         Ok(events.len())
+    }
+
+    /// Sets an event's daily limit: in Postgres, then in Redis. A raise returns once it is in
+    /// force, after the fence that keeps remembered sold-out answers from outliving the old
+    /// limit (see `issuing::set_limit`). `None`: no such event.
+    pub async fn set_limit(&self, id: EventId, limit: u32) -> anyhow::Result<Option<Arc<Event>>> {
+        let Some(event) = store::events::set_limit(&self.db, id, limit).await?.map(Arc::new) else {
+            return Ok(None);
+        };
+        self.remember(&event);
+        let mut conn = self.issuer.connection();
+        crate::issuing::set_limit(&mut conn, self.issuer.keys(), id, limit, self.issuer.fence()).await?;
+        Ok(Some(event))
     }
 
     /// Publishes one event again, in the background, unless that is already under way. Called
@@ -109,9 +127,18 @@ impl Catalog {
         });
     }
 
-    /// Publishes the event, rebuilding its counters first if Redis lost them (see `restore`).
+    /// Publishes the event again as Postgres has it now, rebuilding its counters first if Redis
+    /// lost them (see `restore`).
     async fn publish(&self, event: &Event) -> anyhow::Result<()> {
-        ensure_published(&self.issuer, &self.db, event).await
+        let current = store::events::get(&self.db, event.id).await?.map(Arc::new);
+        let event = match &current {
+            Some(current) => {
+                self.remember(current);
+                current.as_ref()
+            }
+            None => event,
+        };
+        ensure_published(&self.issuer, &self.db, event, Publish::Again).await
     }
 
     /// Changes whenever an event this instance had not seen arrives.
@@ -120,6 +147,7 @@ impl Catalog {
     }
 
     fn remember(&self, event: &Arc<Event>) {
+        // Inserting replaces a copy with an older limit.
         let fresh = self
             .cache
             .write()

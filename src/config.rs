@@ -39,6 +39,12 @@ pub struct Settings {
     #[arg(long, env = "REDIS_TIMEOUT_MS", default_value_t = 1000)]
     pub redis_timeout_ms: u64,
 
+    /// How long an instance remembers that a day is sold out and answers so without asking
+    /// Redis, in ms (0: always ask). A limit raise waits this plus REDIS_TIMEOUT_MS before it
+    /// takes effect, so a remembered answer never refuses a coupon Redis would issue.
+    #[arg(long, env = "SOLD_OUT_MEMORY_MS", default_value_t = 250)]
+    pub sold_out_memory_ms: u64,
+
     /// How long a day's Redis keys outlive its window, in hours.
     #[arg(long, env = "DAY_KEY_TTL_HOURS", default_value_t = 72)]
     pub day_key_ttl_hours: u64,
@@ -87,6 +93,10 @@ impl Settings {
 
     pub fn redis_timeout(&self) -> Duration {
         Duration::from_millis(self.redis_timeout_ms)
+    }
+
+    pub fn sold_out_memory(&self) -> Duration {
+        Duration::from_millis(self.sold_out_memory_ms)
     }
 
     pub fn day_key_ttl(&self) -> Duration {

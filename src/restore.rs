@@ -20,9 +20,18 @@ use crate::issuing::{Issuer, publish_event};
 use crate::store;
 use crate::writer::coupon_from_entry;
 
+/// Whether the event is being published for the first time, or again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Publish {
+    /// Just created: nothing of it can be in Redis, or remembered by any instance.
+    New,
+    /// At start-up, or because the issue script found it missing.
+    Again,
+}
+
 /// Publishes `event`, first rebuilding its day state if Redis has lost it.
 #[tracing::instrument(skip_all, fields(event_id = %event.id))]
-pub async fn ensure_published(issuer: &Issuer, db: &PgPool, event: &Event) -> anyhow::Result<()> {
+pub async fn ensure_published(issuer: &Issuer, db: &PgPool, event: &Event, publish: Publish) -> anyhow::Result<()> {
     let mut conn = issuer.connection();
     let present: bool = conn.exists(issuer.keys().settings(event.id)).await?;
     // A new event has no settings yet either, and nothing to rebuild: only warn when something
@@ -38,7 +47,13 @@ pub async fn ensure_published(issuer: &Issuer, db: &PgPool, event: &Event) -> an
             "event state was missing from Redis; rebuilt it from Postgres and the stream"
         );
     }
-    publish_event(&mut conn, issuer.keys(), event).await?;
+    // A lost event may come back with fewer coupons counted than it had (coupons lost with
+    // Redis before reaching Postgres): instances that remember it sold out must forget first.
+    let may_issue = event.windows().last().is_some_and(|w| w.close > Utc::now());
+    if !present && publish == Publish::Again && may_issue {
+        tokio::time::sleep(issuer.fence()).await;
+    }
+    publish_event(&mut conn, issuer.keys(), event, issuer.fence()).await?;
     Ok(())
 }
 

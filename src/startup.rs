@@ -50,7 +50,13 @@ impl Application {
 
         let client = redis::Client::open(settings.redis_url.as_str()).context("REDIS_URL is not a Redis URL")?;
         let keys = Keys::new(&settings.redis_key_prefix);
-        let issuer = Issuer::new(client, keys.clone(), settings.redis_timeout(), settings.day_key_ttl())?;
+        let issuer = Issuer::new(
+            client,
+            keys.clone(),
+            settings.redis_timeout(),
+            settings.sold_out_memory(),
+            settings.day_key_ttl(),
+        )?;
         let catalog = Catalog::new(db.clone(), issuer.clone());
         match catalog.publish_all().await {
             Ok(n) => tracing::info!(events = n, "published events to Redis"),

@@ -18,6 +18,14 @@ pub const MAX_DAILY_LIMIT: i64 = 100_000_000;
 pub const MAX_VALID_DAYS_AFTER_END: i64 = 3650;
 pub const MAX_NAME_LEN: usize = 200;
 
+/// A daily limit as the API takes it: from 1 to [`MAX_DAILY_LIMIT`].
+pub fn parse_daily_limit(limit: i64) -> Result<u32, String> {
+    if !(1..=MAX_DAILY_LIMIT).contains(&limit) {
+        return Err(format!("must be from 1 to {MAX_DAILY_LIMIT}"));
+    }
+    u32::try_from(limit).map_err(|_| "out of range".to_owned())
+}
+
 /// What a coupon is worth.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
@@ -99,9 +107,6 @@ impl NewEvent {
         let open = TimeOfDay::parse(&req.daily_open).map_err(|e| format!("daily_open: {e}"))?;
         let close = TimeOfDay::parse(&req.daily_close).map_err(|e| format!("daily_close: {e}"))?;
         let window = DailyWindow::new(open, close)?;
-        if !(1..=MAX_DAILY_LIMIT).contains(&req.daily_limit) {
-            return Err(format!("daily_limit: must be from 1 to {MAX_DAILY_LIMIT}"));
-        }
         if !(0..=MAX_VALID_DAYS_AFTER_END).contains(&req.valid_days_after_end) {
             return Err(format!(
                 "valid_days_after_end: must be from 0 to {MAX_VALID_DAYS_AFTER_END}"
@@ -113,7 +118,7 @@ impl NewEvent {
             starts_on,
             ends_on,
             window,
-            daily_limit: u32::try_from(req.daily_limit).map_err(|_| "daily_limit: out of range")?,
+            daily_limit: parse_daily_limit(req.daily_limit).map_err(|e| format!("daily_limit: {e}"))?,
             valid_days_after_end: u32::try_from(req.valid_days_after_end)
                 .map_err(|_| "valid_days_after_end: out of range")?,
             discount: req.discount.validate()?,

@@ -11,7 +11,7 @@ mod window;
 
 pub use coupon::Coupon;
 pub use day::parse_day;
-pub use event::{Discount, Event, NewEvent, NewEventRequest};
+pub use event::{Discount, Event, NewEvent, NewEventRequest, parse_daily_limit};
 pub use ids::{CouponId, EventId, UserId};
 pub use status::DayStatus;
 pub use time_of_day::TimeOfDay;

@@ -1,13 +1,14 @@
-//! The admin API: `POST /v1/events`, `GET /v1/events`, `GET /v1/events/{id}`.
+//! The admin API: `POST /v1/events`, `GET /v1/events`, `GET /v1/events/{id}`, and
+//! `PATCH /v1/events/{id}` (the daily limit, the one thing that may change during a sale).
 
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, NaiveDate, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{Admin, JsonBody};
-use crate::domain::{Discount, Event, EventId, NewEvent, NewEventRequest, TimeOfDay};
+use crate::domain::{Discount, Event, EventId, NewEvent, NewEventRequest, TimeOfDay, parse_daily_limit};
 
 /// An event as the API shows it.
 #[derive(Serialize)]
@@ -68,5 +69,31 @@ pub async fn list(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, 
 pub async fn show(_: Admin, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = EventId::parse(&id).map_err(|e| ApiError::invalid("event id", e))?;
     let event = state.catalog.get(id).await?.ok_or(ApiError::EventNotFound)?;
+    Ok(HttpResponse::Ok().json(EventView::from(event.as_ref())))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitChange {
+    daily_limit: i64,
+}
+
+/// Changes the daily limit, from today's day on. A raise answers once it is in force everywhere:
+/// after a fence of about `SOLD_OUT_MEMORY_MS + REDIS_TIMEOUT_MS` (see `issuing::sold_out`).
+#[tracing::instrument(name = "set_limit", skip_all, fields(event_id = %id))]
+pub async fn set_limit(
+    _: Admin,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: JsonBody<LimitChange>,
+) -> Result<HttpResponse, ApiError> {
+    let id = EventId::parse(&id).map_err(|e| ApiError::invalid("event id", e))?;
+    let limit = parse_daily_limit(body.0.daily_limit).map_err(|e| ApiError::invalid("daily_limit", e))?;
+    let event = state
+        .catalog
+        .set_limit(id, limit)
+        .await?
+        .ok_or(ApiError::EventNotFound)?;
+    tracing::info!(daily_limit = limit, "daily limit changed");
     Ok(HttpResponse::Ok().json(EventView::from(event.as_ref())))
 }

@@ -57,6 +57,7 @@ pub fn routes(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceConfig
                     .route("/events", web::post().to(events::create))
                     .route("/events", web::get().to(events::list))
                     .route("/events/{id}", web::get().to(events::show))
+                    .route("/events/{id}", web::patch().to(events::set_limit))
                     .route("/users/{user_id}/coupons", web::get().to(coupons::for_user))
                     .route("/coupons/{coupon_id}/redeem", web::post().to(coupons::redeem)),
             )

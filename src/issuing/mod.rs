@@ -6,18 +6,20 @@
 mod keys;
 mod publish;
 mod script;
+mod sold_out;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 pub use keys::{Keys, WRITER_GROUP};
-pub use publish::{ensure_writer_group, publish_event, publish_windows};
+pub use publish::{ensure_writer_group, publish_event, publish_windows, set_limit};
 pub use script::IssueOutcome;
 use script::issue_script;
 pub(crate) use script::millis;
+pub use sold_out::SoldOutMemory;
 
 use crate::domain::{CouponId, EventId, UserId};
 
@@ -38,6 +40,8 @@ pub struct Issuer {
     /// Multiplexed: cloning it is cheap and every clone shares the one socket.
     conn: ConnectionManager,
     script: Arc<redis::Script>,
+    /// Sold-out days answered without a round trip (see `sold_out`).
+    sold_out: Arc<SoldOutMemory>,
     keys: Keys,
     /// The most a request waits for Redis before it is answered 503.
     timeout: Duration,
@@ -52,6 +56,7 @@ impl Issuer {
         client: redis::Client,
         keys: Keys,
         timeout: Duration,
+        sold_out_memory: Duration,
         day_key_ttl: Duration,
     ) -> redis::RedisResult<Self> {
         let config = ConnectionManagerConfig::new()
@@ -62,6 +67,7 @@ impl Issuer {
         Ok(Self {
             conn: ConnectionManager::new_lazy_with_config(client, config)?,
             script: Arc::new(issue_script()),
+            sold_out: Arc::new(SoldOutMemory::new(sold_out_memory, timeout)),
             keys,
             timeout,
             day_key_ttl,
@@ -85,6 +91,13 @@ impl Issuer {
     /// Runs the issue script for `user` on `event`'s current day.
     #[tracing::instrument(name = "issue_script", skip_all, fields(event_id = %event))]
     pub async fn issue(&self, event: EventId, user: &UserId) -> Result<IssueOutcome, RedisFailure> {
+        if let Some(day) = self.sold_out.recall(event) {
+            return Ok(IssueOutcome::SoldOut {
+                day,
+                rememberable_for: None,
+            });
+        }
+        let sent = Instant::now();
         let mut conn = self.conn.clone();
         let mut call = self.script.prepare_invoke();
         call.key(self.keys.settings(event))
@@ -95,7 +108,21 @@ impl Issuer {
             .arg(self.keys.event_prefix(event))
             .arg(self.day_key_ttl.as_millis() as u64);
         let reply: Vec<String> = self.bounded(call.invoke_async(&mut conn)).await?;
-        Ok(IssueOutcome::from_reply(event, user, reply)?)
+        let outcome = IssueOutcome::from_reply(event, user, reply)?;
+        if let IssueOutcome::SoldOut {
+            day,
+            rememberable_for: Some(window_left),
+        } = outcome
+        {
+            self.sold_out.remember(event, day, sent, window_left);
+        }
+        Ok(outcome)
+    }
+
+    /// How long a limit raise, or a lost event's return, must wait before it takes effect so
+    /// that no instance still answers from a remembered sold-out (see `sold_out`).
+    pub fn fence(&self) -> Duration {
+        self.sold_out.fence()
     }
 
     /// The Redis server's clock: the same clock the script decides by.

@@ -1,5 +1,7 @@
 //! The issue script (`lua/issue.lua`) and what its replies mean.
 
+use std::time::Duration;
+
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::domain::{Coupon, CouponId, EventId, UserId, parse_day};
@@ -17,6 +19,9 @@ pub enum IssueOutcome {
     AlreadyIssued(Coupon),
     SoldOut {
         day: NaiveDate,
+        /// How long, by the Redis clock, until the day's window closes, when the script allows
+        /// the answer to be remembered (`None` while a limit raise is fenced).
+        rememberable_for: Option<Duration>,
     },
     NotOpen,
     Closed,
@@ -35,7 +40,7 @@ impl IssueOutcome {
         let parsed = match reply.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
             ["issued", rest @ ..] => coupon(event_id, user_id, rest).map(IssueOutcome::Issued),
             ["already_issued", rest @ ..] => coupon(event_id, user_id, rest).map(IssueOutcome::AlreadyIssued),
-            ["sold_out", day] => parse_day(day).map(|day| IssueOutcome::SoldOut { day }),
+            ["sold_out", day, now_ms, close_ms, rememberable] => sold_out(day, now_ms, close_ms, rememberable),
             ["not_open"] => Some(IssueOutcome::NotOpen),
             ["closed"] => Some(IssueOutcome::Closed),
             ["missing"] => Some(IssueOutcome::Missing),
@@ -43,6 +48,14 @@ impl IssueOutcome {
         };
         parsed.ok_or(BadReply(reply))
     }
+}
+
+fn sold_out(day: &str, now_ms: &str, close_ms: &str, rememberable: &str) -> Option<IssueOutcome> {
+    let left = close_ms.parse::<u64>().ok()?.checked_sub(now_ms.parse().ok()?)?;
+    Some(IssueOutcome::SoldOut {
+        day: parse_day(day)?,
+        rememberable_for: (rememberable == "1").then(|| Duration::from_millis(left)),
+    })
 }
 
 fn coupon(event_id: EventId, user_id: &UserId, fields: &[&str]) -> Option<Coupon> {
@@ -99,6 +112,20 @@ mod tests {
             (strings(&["not_open"]), IssueOutcome::NotOpen),
             (strings(&["closed"]), IssueOutcome::Closed),
             (strings(&["missing"]), IssueOutcome::Missing),
+            (
+                strings(&["sold_out", "2026-05-01", "1000", "4000", "1"]),
+                IssueOutcome::SoldOut {
+                    day: "2026-05-01".parse().unwrap(),
+                    rememberable_for: Some(Duration::from_secs(3)),
+                },
+            ),
+            (
+                strings(&["sold_out", "2026-05-01", "1000", "4000", "0"]),
+                IssueOutcome::SoldOut {
+                    day: "2026-05-01".parse().unwrap(),
+                    rememberable_for: None,
+                },
+            ),
         ] {
             assert_eq!(IssueOutcome::from_reply(event, &user, reply).unwrap(), want);
         }
@@ -111,7 +138,9 @@ mod tests {
         for reply in [
             vec![],
             strings(&["issued"]),
-            strings(&["sold_out", "yesterday"]),
+            strings(&["sold_out", "yesterday", "1000", "4000", "1"]),
+            strings(&["sold_out", "2026-05-01"]),
+            strings(&["sold_out", "2026-05-01", "4000", "1000", "1"]),
             strings(&["ok"]),
         ] {
             assert!(IssueOutcome::from_reply(event, &user, reply).is_err());

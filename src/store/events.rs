@@ -96,3 +96,16 @@ pub async fn list(db: &PgPool) -> anyhow::Result<Vec<Event>> {
     .await?;
     rows.into_iter().map(Event::try_from).collect()
 }
+
+/// Changes an event's daily limit; `None` when there is no such event.
+#[tracing::instrument(skip(db))]
+pub async fn set_limit(db: &PgPool, id: EventId, limit: u32) -> anyhow::Result<Option<Event>> {
+    let row: Option<EventRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE events SET daily_limit = $2 WHERE id = $1 RETURNING {COLUMNS}"
+    )))
+    .bind(id.as_uuid())
+    .bind(limit as i32)
+    .fetch_optional(db)
+    .await?;
+    row.map(Event::try_from).transpose()
+}

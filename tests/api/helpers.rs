@@ -22,6 +22,8 @@ pub struct TestApp {
     pub db: PgPool,
     pub issuer: Issuer,
     pub keys: Keys,
+    /// What the app was started with: a second instance can share its database and prefix.
+    pub settings: Settings,
     /// Present when the app was spawned with `writer_enabled = false`: the test drives it.
     pub writer: Option<Writer>,
     pub stop: StopHandle,
@@ -62,6 +64,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
             .unwrap(),
         db,
         keys: Keys::new(&settings.redis_key_prefix),
+        settings,
         issuer,
         writer,
         stop,

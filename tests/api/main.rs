@@ -6,6 +6,7 @@ mod errors;
 mod events;
 mod helpers;
 mod lifecycle;
+mod limits;
 mod proxy;
 mod recovery;
 mod redeem;
