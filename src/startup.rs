@@ -24,7 +24,8 @@ use crate::writer::{Writer, WriterConfig};
 pub struct Application {
     port: u16,
     server: Server,
-    writer: Option<Writer>,
+    /// `WRITER_CONCURRENCY` writers, each its own consumer in the group.
+    writers: Vec<Writer>,
     shutdown: CancellationToken,
     /// Kept so tests can reach the parts directly.
     pub state: web::Data<AppState>,
@@ -64,10 +65,13 @@ impl Application {
             Err(e) => tracing::warn!(error = %e, "cannot publish events to Redis yet"),
         }
 
-        let writer = settings
-            .writer_enabled
-            .then(|| writer(&settings, db.clone(), keys, catalog.clone()))
-            .transpose()?;
+        let writers = if settings.writer_enabled {
+            (0..settings.writer_concurrency.max(1))
+                .map(|_| writer(&settings, db.clone(), keys.clone(), catalog.clone()))
+                .collect::<anyhow::Result<Vec<_>>>()?
+        } else {
+            Vec::new()
+        };
 
         let state = web::Data::new(AppState {
             issuer,
@@ -91,7 +95,7 @@ impl Application {
         Ok(Self {
             port,
             server: server.run(),
-            writer,
+            writers,
             shutdown: CancellationToken::new(),
             state,
         })
@@ -107,18 +111,23 @@ impl Application {
         }
     }
 
-    /// Takes the writer out, for tests that drive it step by step instead.
+    /// Takes the writers out, for tests that drive one step by step instead: the first is
+    /// returned, the others (never started) are dropped.
     pub fn take_writer(&mut self) -> Option<Writer> {
-        self.writer.take()
+        std::mem::take(&mut self.writers).into_iter().next()
     }
 
     /// Serves until stopped; then lets the writer finish the batch it holds, and returns.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let writer = self.writer.map(|w| tokio::spawn(w.run(self.shutdown.clone())));
+        let writers: Vec<_> = self
+            .writers
+            .into_iter()
+            .map(|w| tokio::spawn(w.run(self.shutdown.clone())))
+            .collect();
         let served = self.server.await;
         tracing::info!("HTTP server stopped; stopping the writer");
         self.shutdown.cancel();
-        if let Some(writer) = writer {
+        for writer in writers {
             writer.await.context("writer task panicked")?;
         }
         served.context("HTTP server failed")
