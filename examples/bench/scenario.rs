@@ -1,0 +1,161 @@
+//! The sale's scenarios, each a closed-loop wrk run against a fresh event, with what the
+//! service cost meanwhile and, where coupons were issued, how soon Postgres had them all.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::bail;
+use redis::aio::ConnectionManager;
+use serde::Serialize;
+use sqlx::PgPool;
+use tokio::sync::Mutex;
+
+use crate::service::{Service, Usage};
+use crate::wrk::{self, WrkFigures};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum Scenario {
+    Spike,
+    SoldOut,
+    Drop,
+    Duplicates,
+}
+
+/// One run of one scenario.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenarioFigures {
+    pub wrk: WrkFigures,
+    pub peak_rss_mib: f64,
+    pub cpu_cores: f64,
+    /// Coupons the service counted for the day.
+    pub issued: u64,
+    /// Issued beyond the daily limit (must be 0).
+    pub oversold: u64,
+    /// From the last issue until the stream was empty (every coupon stored), in ms.
+    pub writer_lag_ms: Option<f64>,
+    /// Postgres holds exactly the issued coupons, each user once.
+    pub postgres_ok: Option<bool>,
+}
+
+impl Scenario {
+    pub const ALL: [Scenario; 4] = [Scenario::Spike, Scenario::SoldOut, Scenario::Drop, Scenario::Duplicates];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::Spike => "spike",
+            Scenario::SoldOut => "sold-out",
+            Scenario::Drop => "drop",
+            Scenario::Duplicates => "duplicates",
+        }
+    }
+
+    /// The daily limit and, for `drop` and `duplicates`, how many users come back again and again.
+    fn shape(self) -> (u64, Option<u64>) {
+        match self {
+            Scenario::Spike => (100_000_000, None),
+            Scenario::SoldOut => (1, None),
+            Scenario::Drop => (10_000, Some(100_000)),
+            Scenario::Duplicates => (100_000_000, Some(1_000)),
+        }
+    }
+
+    pub async fn run(
+        self,
+        service: &Service,
+        mut redis: ConnectionManager,
+        db: &PgPool,
+        prefix: &str,
+        connections: usize,
+        duration: Duration,
+    ) -> anyhow::Result<ScenarioFigures> {
+        let (limit, users) = self.shape();
+        let event = service.open_event(limit).await?;
+        if self == Scenario::SoldOut && service.issue(&event, "the-only-one").await? != 201 {
+            bail!("the sold-out event did not issue its one coupon");
+        }
+        let stream = format!("{prefix}:{{{event}}}:stream");
+
+        // While wrk runs: the service's memory, and the stream's length every 10 ms.
+        let usage = Arc::new(Mutex::new(Usage::start(service.pid)));
+        let stream_samples = Arc::new(Mutex::new(Vec::<(i64, u64)>::new()));
+        let running = Arc::new(AtomicBool::new(true));
+        let sampler = {
+            let (usage, samples, running, mut redis, stream) = (
+                usage.clone(),
+                stream_samples.clone(),
+                running.clone(),
+                redis.clone(),
+                stream.clone(),
+            );
+            tokio::spawn(async move {
+                let mut tick = 0u64;
+                while running.load(Ordering::Relaxed) {
+                    if tick % 10 == 0 {
+                        usage.lock().await.sample();
+                    }
+                    if let Ok(len) = redis::cmd("XLEN").arg(&stream).query_async::<u64>(&mut redis).await {
+                        samples.lock().await.push((chrono::Utc::now().timestamp_millis(), len));
+                    }
+                    tick += 1;
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            })
+        };
+        let figures = wrk::run(wrk::WrkRun {
+            base: &service.base,
+            event: &event,
+            scenario: self.name().replace('-', "_").leak(),
+            users,
+            connections,
+            duration,
+            run_tag: uuid::Uuid::new_v4().simple().to_string()[..8].to_owned(),
+        })
+        .await?;
+        let cpu_cores = usage.lock().await.cores();
+        let issued = service.issued(&event).await?;
+
+        // Until the stream is empty: every coupon stored and acknowledged.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let len: u64 = redis::cmd("XLEN").arg(&stream).query_async(&mut redis).await?;
+            if len == 0 || tokio::time::Instant::now() > deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        running.store(false, Ordering::Relaxed);
+        sampler.await?;
+        let peak_rss_mib = usage.lock().await.peak_rss_kib as f64 / 1024.0;
+
+        let (stored, users_stored, last_issue_ms): (i64, i64, Option<chrono::DateTime<chrono::Utc>>) = sqlx::query_as(
+            "SELECT count(*), count(DISTINCT user_id), max(issued_at) FROM coupons WHERE event_id = $1::uuid",
+        )
+        .bind(&event)
+        .fetch_one(db)
+        .await?;
+        let issued_seen = figures.statuses.get("201").copied().unwrap_or(0);
+        let postgres_ok = stored as u64 == issued && users_stored == stored && issued_seen <= issued;
+        let writer_lag_ms = match (self, last_issue_ms) {
+            (Scenario::Spike | Scenario::Drop, Some(last)) => {
+                let last = last.timestamp_millis();
+                let samples = stream_samples.lock().await;
+                let emptied = samples
+                    .iter()
+                    .find(|(at, len)| *at >= last && *len == 0)
+                    .map(|(at, _)| *at);
+                Some(emptied.map_or(f64::NAN, |at| (at - last) as f64))
+            }
+            _ => None,
+        };
+        Ok(ScenarioFigures {
+            wrk: figures,
+            peak_rss_mib,
+            cpu_cores,
+            issued,
+            oversold: issued.saturating_sub(limit),
+            writer_lag_ms,
+            postgres_ok: matches!(self, Scenario::Spike | Scenario::Drop).then_some(postgres_ok),
+        })
+    }
+}
