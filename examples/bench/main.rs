@@ -147,19 +147,22 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Drops and recreates `name` on the server of `url`; returns its URL.
+/// Drops `name` on the server of `url` (the service creates it again); returns its URL.
 async fn fresh_database(url: &str, name: &str) -> anyhow::Result<String> {
-    let admin = PgPoolOptions::new().max_connections(1).connect(url).await?;
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-    )))
-    .execute(&admin)
-    .await?;
     let server = url
         .split('?')
         .next()
         .unwrap_or(url)
         .rsplit_once('/')
         .map_or(url, |(s, _)| s);
+    let admin = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&format!("{server}/postgres"))
+        .await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&admin)
+    .await?;
     Ok(format!("{server}/{name}"))
 }
