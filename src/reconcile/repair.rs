@@ -88,7 +88,7 @@ pub async fn repair(
                 if after > before {
                     Action::Done(format!("count raised from {before} to {after}"))
                 } else {
-                    Action::Skipped("count: never lowered (numbers above every holder may have been promised)".into())
+                    Action::Skipped("count: never lowered (a number nobody holds may still have been promised)".into())
                 }
             }
             Difference::StuckEntry { entry_id, .. } => {

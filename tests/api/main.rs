@@ -11,3 +11,4 @@ mod recovery;
 mod redeem;
 mod windows;
 mod writer;
+mod reconcile;
