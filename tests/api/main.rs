@@ -1,14 +1,16 @@
 //! Integration tests: the whole service, driven over HTTP, against the real Redis and Postgres.
 //! One test binary (faster to link); each test gets its own database and key prefix.
 
+mod auth;
 mod concurrency;
 mod errors;
 mod events;
 mod helpers;
 mod lifecycle;
+mod limits;
 mod proxy;
+mod reconcile;
 mod recovery;
 mod redeem;
 mod windows;
 mod writer;
-mod reconcile;
