@@ -35,7 +35,12 @@ impl Record {
 
     /// The record the script would have written for `coupon`.
     pub fn of(coupon: &Coupon) -> String {
-        format!("{}|{}|{}", coupon.seq, coupon.coupon_id, coupon.issued_at.timestamp_millis())
+        format!(
+            "{}|{}|{}",
+            coupon.seq,
+            coupon.coupon_id,
+            coupon.issued_at.timestamp_millis()
+        )
     }
 }
 
@@ -66,7 +71,11 @@ pub enum Difference {
     /// and lost on its way.
     MissingInPostgres { user: String, record: Record },
     /// Redis and Postgres name a different coupon for the same user.
-    RecordDiffers { user: String, redis: String, postgres: Box<Coupon> },
+    RecordDiffers {
+        user: String,
+        redis: String,
+        postgres: Box<Coupon>,
+    },
     /// A Redis user record that cannot be read.
     BadRecord { user: String, record: String },
     /// Numbers `from..=to` were counted but nobody holds them.
@@ -75,7 +84,11 @@ pub enum Difference {
     DuplicateSeq { seq: u64, users: Vec<String> },
     /// A stream entry waiting longer than the threshold: pending at a writer that does not
     /// acknowledge it, or never read.
-    StuckEntry { entry_id: String, consumer: Option<String>, waiting_ms: u64 },
+    StuckEntry {
+        entry_id: String,
+        consumer: Option<String>,
+        waiting_ms: u64,
+    },
 }
 
 impl Difference {
@@ -111,7 +124,13 @@ impl Difference {
 
     pub fn detail(&self) -> String {
         match self {
-            Self::CountMismatch { redis, held, stored, in_stream, highest_seq } => format!(
+            Self::CountMismatch {
+                redis,
+                held,
+                stored,
+                in_stream,
+                highest_seq,
+            } => format!(
                 "redis count {}, held {held} (postgres {stored}, stream {in_stream}), highest seq {highest_seq}",
                 redis.map_or("missing".into(), |n| n.to_string())
             ),
@@ -120,7 +139,11 @@ impl Difference {
                 "seq {} coupon {} is in {} but not in redis",
                 coupon.seq,
                 coupon.coupon_id,
-                if *found == Found::Postgres { "postgres" } else { "the stream" }
+                if *found == Found::Postgres {
+                    "postgres"
+                } else {
+                    "the stream"
+                }
             ),
             Self::MissingInPostgres { record, .. } => format!(
                 "seq {} coupon {} is in redis, in neither postgres nor the stream: lost",
@@ -132,7 +155,9 @@ impl Difference {
             Self::BadRecord { record, .. } => format!("unreadable record {record:?}"),
             Self::SeqGap { .. } => "counted, held by nobody".into(),
             Self::DuplicateSeq { users, .. } => format!("held by {}", users.join(", ")),
-            Self::StuckEntry { consumer, waiting_ms, .. } => match consumer {
+            Self::StuckEntry {
+                consumer, waiting_ms, ..
+            } => match consumer {
                 Some(c) => format!("pending at {c} for {} s", waiting_ms / 1000),
                 None => format!("not read for {} s", waiting_ms / 1000),
             },
@@ -166,7 +191,10 @@ pub fn compare(snap: &DaySnapshot, stuck_after_ms: u64) -> Vec<Difference> {
     for (user, raw) in &snap.redis_users {
         users.insert(user);
         let Some(record) = Record::parse(raw) else {
-            found.push(Difference::BadRecord { user: user.clone(), record: raw.clone() });
+            found.push(Difference::BadRecord {
+                user: user.clone(),
+                record: raw.clone(),
+            });
             continue;
         };
         holders.entry(u64::from(record.seq)).or_default().insert(user);
@@ -180,18 +208,26 @@ pub fn compare(snap: &DaySnapshot, stuck_after_ms: u64) -> Vec<Difference> {
             }
             Some(_) => {}
             None if streamed.contains_key(user.as_str()) => {}
-            None => found.push(Difference::MissingInPostgres { user: user.clone(), record }),
+            None => found.push(Difference::MissingInPostgres {
+                user: user.clone(),
+                record,
+            }),
         }
     }
-    let elsewhere = stored
-        .iter()
-        .map(|(u, c)| (u, c, Found::Postgres))
-        .chain(streamed.iter().filter(|(u, _)| !stored.contains_key(*u)).map(|(u, c)| (u, c, Found::Stream)));
+    let elsewhere = stored.iter().map(|(u, c)| (u, c, Found::Postgres)).chain(
+        streamed
+            .iter()
+            .filter(|(u, _)| !stored.contains_key(*u))
+            .map(|(u, c)| (u, c, Found::Stream)),
+    );
     for (user, coupon, where_) in elsewhere {
         users.insert(user);
         holders.entry(u64::from(coupon.seq)).or_default().insert(user);
         if !snap.redis_users.contains_key(*user) {
-            found.push(Difference::MissingInRedis { coupon: Box::new((*coupon).clone()), found: where_ });
+            found.push(Difference::MissingInRedis {
+                coupon: Box::new((*coupon).clone()),
+                found: where_,
+            });
         }
     }
 
@@ -209,11 +245,17 @@ pub fn compare(snap: &DaySnapshot, stuck_after_ms: u64) -> Vec<Difference> {
     }
     let count = snap.redis_count.unwrap_or(0);
     if count > u64::from(snap.daily_limit) {
-        found.push(Difference::OverLimit { count, limit: snap.daily_limit });
+        found.push(Difference::OverLimit {
+            count,
+            limit: snap.daily_limit,
+        });
     }
     for (seq, who) in &holders {
         if who.len() > 1 {
-            found.push(Difference::DuplicateSeq { seq: *seq, users: who.iter().map(|u| u.to_string()).collect() });
+            found.push(Difference::DuplicateSeq {
+                seq: *seq,
+                users: who.iter().map(|u| u.to_string()).collect(),
+            });
         }
     }
     found.extend(gaps(&holders, count.max(highest_seq)));
@@ -223,7 +265,11 @@ pub fn compare(snap: &DaySnapshot, stuck_after_ms: u64) -> Vec<Difference> {
             None => (None, entry.age_ms),
         };
         if waiting_ms >= stuck_after_ms {
-            found.push(Difference::StuckEntry { entry_id: entry.id.clone(), consumer, waiting_ms });
+            found.push(Difference::StuckEntry {
+                entry_id: entry.id.clone(),
+                consumer,
+                waiting_ms,
+            });
         }
     }
     found
@@ -236,7 +282,10 @@ fn gaps(holders: &BTreeMap<u64, BTreeSet<&str>>, top: u64) -> Vec<Difference> {
     let mut next = 1;
     for &seq in holders.keys().take_while(|s| **s <= top) {
         if seq > next {
-            found.push(Difference::SeqGap { from: next, to: seq - 1 });
+            found.push(Difference::SeqGap {
+                from: next,
+                to: seq - 1,
+            });
         }
         next = next.max(seq + 1);
     }

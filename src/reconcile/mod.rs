@@ -82,7 +82,11 @@ pub struct Report {
 impl Report {
     /// 0 when the stores agree (after the repair, with `--repair`), 2 when differences remain.
     pub fn exit_code(&self) -> i32 {
-        if self.days.iter().any(|d| !d.remaining.is_empty()) { 2 } else { 0 }
+        if self.days.iter().any(|d| !d.remaining.is_empty()) {
+            2
+        } else {
+            0
+        }
     }
 }
 
@@ -109,7 +113,14 @@ pub async fn run(args: &ReconcileArgs) -> anyhow::Result<Report> {
                 (Vec::new(), found.clone())
             };
             tracing::info!(event_id = %event.id, %day, found = found.len(), remaining = remaining.len(), "reconciled");
-            report.days.push(DayReport { event: event.id, day, before, found, actions, remaining });
+            report.days.push(DayReport {
+                event: event.id,
+                day,
+                before,
+                found,
+                actions,
+                remaining,
+            });
         }
     }
     Ok(report)

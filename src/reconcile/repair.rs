@@ -58,7 +58,9 @@ pub async fn repair(
         let subject = difference.subject();
         let action = match difference {
             Difference::MissingInRedis { coupon, .. } => {
-                let added: bool = redis.hset_nx(&users_key, coupon.user_id.as_str(), Record::of(coupon)).await?;
+                let added: bool = redis
+                    .hset_nx(&users_key, coupon.user_id.as_str(), Record::of(coupon))
+                    .await?;
                 if added {
                     Action::Done(format!("{subject}: added to redis from the stored coupon"))
                 } else {
@@ -96,7 +98,10 @@ pub async fn repair(
                 continue;
             }
             Difference::OverLimit { .. } | Difference::SeqGap { .. } | Difference::DuplicateSeq { .. } => {
-                Action::Skipped(format!("{} {subject}: reported only; no safe automatic repair", difference.kind()))
+                Action::Skipped(format!(
+                    "{} {subject}: reported only; no safe automatic repair",
+                    difference.kind()
+                ))
             }
         };
         actions.push(action);
@@ -116,8 +121,11 @@ async fn store_lost(
     user: &str,
     record: &Record,
 ) -> anyhow::Result<Action> {
-    let (Ok(user_id), Some(issued_at)) = (UserId::parse(user), DateTime::from_timestamp_millis(record.issued_ms)) else {
-        return Ok(Action::Skipped(format!("user {user}: record cannot be stored as it is")));
+    let (Ok(user_id), Some(issued_at)) = (UserId::parse(user), DateTime::from_timestamp_millis(record.issued_ms))
+    else {
+        return Ok(Action::Skipped(format!(
+            "user {user}: record cannot be stored as it is"
+        )));
     };
     let coupon = Coupon {
         coupon_id: record.coupon_id,
@@ -133,7 +141,9 @@ async fn store_lost(
     Ok(if store::coupons::insert_batch(db, &[coupon]).await? == 1 {
         Action::Done(format!("user {user}: lost coupon stored in postgres"))
     } else {
-        Action::Skipped(format!("user {user}: its number or user is already stored; left for a person"))
+        Action::Skipped(format!(
+            "user {user}: its number or user is already stored; left for a person"
+        ))
     })
 }
 
@@ -154,7 +164,9 @@ async fn store_stuck(
         }
     }
     if done.is_empty() {
-        return Ok(Action::Skipped("stuck entries: none readable; the writer dead-letters them".into()));
+        return Ok(Action::Skipped(
+            "stuck entries: none readable; the writer dead-letters them".into(),
+        ));
     }
     let inserted = store::coupons::insert_batch(db, &coupons).await?;
     let stream = keys.stream(event.id);
@@ -186,7 +198,11 @@ async fn keep_expiry(
     for key in keys {
         let ttl: i64 = redis.pttl(key).await?;
         if ttl == -1 {
-            let _: () = redis::cmd("PEXPIREAT").arg(key).arg(expire_at).query_async(redis).await?;
+            let _: () = redis::cmd("PEXPIREAT")
+                .arg(key)
+                .arg(expire_at)
+                .query_async(redis)
+                .await?;
         }
     }
     Ok(())

@@ -18,7 +18,11 @@ impl Report {
                 vec![
                     d.event.to_string(),
                     d.day.to_string(),
-                    format!("{}/{}", s.redis_count.map_or("-".into(), |n| n.to_string()), s.daily_limit),
+                    format!(
+                        "{}/{}",
+                        s.redis_count.map_or("-".into(), |n| n.to_string()),
+                        s.daily_limit
+                    ),
                     s.redis_users.len().to_string(),
                     s.postgres.len().to_string(),
                     format!("{} ({pending} pending)", s.stream.len()),
@@ -27,7 +31,16 @@ impl Report {
                 ]
             })
             .collect();
-        let head = ["event", "day", "count/limit", "redis users", "postgres", "stream", "found", "left"];
+        let head = [
+            "event",
+            "day",
+            "count/limit",
+            "redis users",
+            "postgres",
+            "stream",
+            "found",
+            "left",
+        ];
         out.push_str(&table(&head, &days));
 
         let differences: Vec<Vec<String>> = self
@@ -35,14 +48,24 @@ impl Report {
             .iter()
             .flat_map(|d| {
                 d.found.iter().map(move |f| {
-                    let left = d.remaining.iter().any(|r| r.kind() == f.kind() && r.subject() == f.subject());
+                    let left = d
+                        .remaining
+                        .iter()
+                        .any(|r| r.kind() == f.kind() && r.subject() == f.subject());
                     vec![
                         d.event.to_string()[..8].to_string(),
                         d.day.to_string(),
                         f.kind().to_string(),
                         f.subject(),
                         f.detail(),
-                        if !repaired { "-" } else if left { "no" } else { "yes" }.to_string(),
+                        if !repaired {
+                            "-"
+                        } else if left {
+                            "no"
+                        } else {
+                            "yes"
+                        }
+                        .to_string(),
                     ]
                 })
             })
@@ -51,7 +74,10 @@ impl Report {
             out.push_str("\nno differences\n");
         } else {
             out.push('\n');
-            out.push_str(&table(&["event", "day", "difference", "subject", "detail", "repaired"], &differences));
+            out.push_str(&table(
+                &["event", "day", "difference", "subject", "detail", "repaired"],
+                &differences,
+            ));
         }
         let actions: Vec<&Action> = self.days.iter().flat_map(|d| &d.actions).collect();
         for action in actions {

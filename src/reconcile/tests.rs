@@ -31,7 +31,10 @@ fn clean(n: u32) -> DaySnapshot {
         daily_limit: 10,
         taken_ms: T,
         redis_count: Some(u64::from(n)),
-        redis_users: stored.iter().map(|c| (c.user_id.as_str().to_owned(), Record::of(c))).collect(),
+        redis_users: stored
+            .iter()
+            .map(|c| (c.user_id.as_str().to_owned(), Record::of(c)))
+            .collect(),
         stream: Vec::new(),
         postgres: stored,
     }
@@ -46,7 +49,10 @@ fn kinds(found: &[Difference]) -> Vec<&'static str> {
 #[test]
 fn a_clean_day_has_no_differences() {
     assert_eq!(compare(&clean(5), 60_000), vec![]);
-    let empty = DaySnapshot { redis_count: None, ..clean(0) };
+    let empty = DaySnapshot {
+        redis_count: None,
+        ..clean(0)
+    };
     assert_eq!(compare(&empty, 60_000), vec![]);
 }
 
@@ -54,7 +60,12 @@ fn a_clean_day_has_no_differences() {
 fn coupons_on_their_way_are_not_differences() {
     let mut snap = clean(5);
     let moving = snap.postgres.pop().unwrap();
-    snap.stream.push(StreamEntry { id: "1-0".into(), coupon: Ok(moving), pending: None, age_ms: 10 });
+    snap.stream.push(StreamEntry {
+        id: "1-0".into(),
+        coupon: Ok(moving),
+        pending: None,
+        age_ms: 10,
+    });
     assert_eq!(compare(&snap, 60_000), vec![]);
 }
 
@@ -74,7 +85,13 @@ fn a_user_missing_from_redis() {
     let found = compare(&snap, 60_000);
     // The count still covers u3: only the record is missing.
     assert_eq!(kinds(&found), ["missing_in_redis"]);
-    assert!(found.iter().any(|d| matches!(d, Difference::MissingInRedis { found: Found::Postgres, .. })));
+    assert!(found.iter().any(|d| matches!(
+        d,
+        Difference::MissingInRedis {
+            found: Found::Postgres,
+            ..
+        }
+    )));
 }
 
 #[test]
@@ -117,7 +134,8 @@ fn a_corrupt_count_is_over_the_limit_and_does_not_loop() {
 #[test]
 fn records_that_differ_or_cannot_be_read() {
     let mut snap = clean(3);
-    snap.redis_users.insert("u1".into(), format!("1|{}|{T}", CouponId::new()));
+    snap.redis_users
+        .insert("u1".into(), format!("1|{}|{T}", CouponId::new()));
     snap.redis_users.insert("u2".into(), "garbage".into());
     assert_eq!(kinds(&compare(&snap, 60_000)), ["bad_record", "record_differs"]);
 }
@@ -143,7 +161,12 @@ fn entries_waiting_too_long_are_stuck() {
         pending: Some(("writer-dead".into(), 120_000)),
         age_ms: 130_000,
     });
-    snap.stream.push(StreamEntry { id: "2-0".into(), coupon: Ok(c), pending: None, age_ms: 90_000 });
+    snap.stream.push(StreamEntry {
+        id: "2-0".into(),
+        coupon: Ok(c),
+        pending: None,
+        age_ms: 90_000,
+    });
     let found = compare(&snap, 60_000);
     assert_eq!(kinds(&found), ["stuck_entry", "stuck_entry"]);
     assert!(compare(&snap, 200_000).is_empty());
@@ -154,9 +177,20 @@ fn records_read_as_the_script_writes_them() {
     let id = CouponId::new();
     assert_eq!(
         Record::parse(&format!("7|{id}|{T}")),
-        Some(Record { seq: 7, coupon_id: id, issued_ms: T })
+        Some(Record {
+            seq: 7,
+            coupon_id: id,
+            issued_ms: T
+        })
     );
-    for bad in ["", "7", "7|x|1", &format!("0|{id}|{T}"), &format!("7|{id}|{T}|x"), &format!("-1|{id}|{T}")] {
+    for bad in [
+        "",
+        "7",
+        "7|x|1",
+        &format!("0|{id}|{T}"),
+        &format!("7|{id}|{T}|x"),
+        &format!("-1|{id}|{T}"),
+    ] {
         assert_eq!(Record::parse(bad), None, "{bad:?}");
     }
 }

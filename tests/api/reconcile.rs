@@ -37,7 +37,11 @@ async fn app_and_args(writer: bool) -> (TestApp, ReconcileArgs) {
 }
 
 fn kinds(report: &Report) -> Vec<&'static str> {
-    let mut k: Vec<_> = report.days.iter().flat_map(|d| d.remaining.iter().map(|r| r.kind())).collect();
+    let mut k: Vec<_> = report
+        .days
+        .iter()
+        .flat_map(|d| d.remaining.iter().map(|r| r.kind()))
+        .collect();
     k.sort();
     k
 }
@@ -53,7 +57,10 @@ fn run_binary(args: &ReconcileArgs, extra: &[&str]) -> (i32, String) {
         .env("RUST_LOG", "warn")
         .output()
         .expect("the binary runs");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
 }
 
 async fn sell(app: &TestApp, event: &str, n: usize) -> Vec<Value> {
@@ -73,18 +80,30 @@ async fn finds_drift_and_repairs_it_without_passing_the_limit() {
 
     // Break it: u-0's Redis record gone, u-1's stored row gone (a lost coupon), the count reset low.
     let _: () = redis.hdel(keys.day_users(id, day), "u-0").await.unwrap();
-    sqlx::query("DELETE FROM coupons WHERE user_id = 'u-1'").execute(&app.db).await.unwrap();
+    sqlx::query("DELETE FROM coupons WHERE user_id = 'u-1'")
+        .execute(&app.db)
+        .await
+        .unwrap();
     let _: () = redis.set(keys.day_count(id, day), 3).await.unwrap();
 
     args.event = Some(id);
     let found = reconcile::run(&args).await.unwrap();
-    assert_eq!(kinds(&found), ["count_mismatch", "missing_in_postgres", "missing_in_redis"]);
+    assert_eq!(
+        kinds(&found),
+        ["count_mismatch", "missing_in_postgres", "missing_in_redis"]
+    );
     assert_eq!(found.exit_code(), 2);
 
     // The binary, as an operator runs it: a table, exit 2; then --repair, exit 0.
     let (code, table) = run_binary(&args, &["--event", &event]);
     assert_eq!(code, 2, "{table}");
-    for kind in ["count_mismatch", "missing_in_postgres", "missing_in_redis", "user u-0", "user u-1"] {
+    for kind in [
+        "count_mismatch",
+        "missing_in_postgres",
+        "missing_in_redis",
+        "user u-0",
+        "user u-1",
+    ] {
         assert!(table.contains(kind), "{kind} in:\n{table}");
     }
     let (code, table) = run_binary(&args, &["--event", &event, "--repair"]);
@@ -118,7 +137,10 @@ async fn a_gap_is_reported_and_never_filled() {
     let mut redis = app.issuer.connection();
     // u-2 vanished from both stores: its number was handed out and nobody holds it.
     let _: () = redis.hdel(app.keys.day_users(id, day), "u-2").await.unwrap();
-    sqlx::query("DELETE FROM coupons WHERE user_id = 'u-2'").execute(&app.db).await.unwrap();
+    sqlx::query("DELETE FROM coupons WHERE user_id = 'u-2'")
+        .execute(&app.db)
+        .await
+        .unwrap();
 
     args.event = Some(id);
     args.day = Some(day);
@@ -128,7 +150,11 @@ async fn a_gap_is_reported_and_never_filled() {
     assert_eq!(report.exit_code(), 2);
     let count: u64 = redis.get(app.keys.day_count(id, day)).await.unwrap();
     assert_eq!(count, 5, "never lowered: the lost number is not handed out again");
-    assert!(report.render(true).contains(&format!("seq {gap} ")), "{}", report.render(true));
+    assert!(
+        report.render(true).contains(&format!("seq {gap} ")),
+        "{}",
+        report.render(true)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
