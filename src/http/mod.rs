@@ -92,3 +92,6 @@ async fn shed(
         }
     }
 }
+
+#[cfg(test)]
+mod proptests;

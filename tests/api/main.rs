@@ -2,6 +2,7 @@
 //! One test binary (faster to link); each test gets its own database and key prefix.
 
 mod auth;
+mod bad_input;
 mod concurrency;
 mod errors;
 mod events;
