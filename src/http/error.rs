@@ -155,6 +155,10 @@ impl ResponseError for ApiError {
             response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
         }
         match self {
+            // RFC 6750: no error attribute when no token was sent at all.
+            Self::Unauthenticated(TokenProblem::Missing) => {
+                response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+            }
             Self::Unauthenticated(_) => {
                 response.insert_header((
                     header::WWW_AUTHENTICATE,

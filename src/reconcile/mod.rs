@@ -14,9 +14,11 @@ pub mod snapshot;
 #[cfg(test)]
 mod tests;
 
+use anyhow::Context;
 use chrono::{NaiveDate, Utc};
 use clap::Args;
 use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
 
 use crate::domain::{Event, EventId, parse_day};
 use crate::issuing::Keys;
@@ -72,6 +74,8 @@ pub struct DayReport {
     pub actions: Vec<Action>,
     /// After a repair, the differences still there; without one, the same as `found`.
     pub remaining: Vec<Difference>,
+    /// Why the day was not compared, when it was not.
+    pub note: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -92,7 +96,13 @@ impl Report {
 
 /// Compares (and with `repair`, repairs) every selected event day.
 pub async fn run(args: &ReconcileArgs) -> anyhow::Result<Report> {
-    let db = store::connect(&args.database_url, 2).await?;
+    // Not store::connect: a mistyped DATABASE_URL must fail, not create an empty database.
+    let db = PgPoolOptions::new()
+        .max_connections(2)
+        .acquire_timeout(std::time::Duration::from_secs(5))
+        .connect(&args.database_url)
+        .await
+        .context("cannot connect to Postgres")?;
     let mut redis = redis::Client::open(args.redis_url.as_str())?
         .get_multiplexed_async_connection()
         .await?;
@@ -104,6 +114,22 @@ pub async fn run(args: &ReconcileArgs) -> anyhow::Result<Report> {
     for event in events(&db, args.event).await? {
         for day in days(&event, args.day, ttl) {
             let before = snapshot::take(&mut redis, &db, &keys, &event, day).await?;
+            if event.window_on(day).is_none_or(|w| w.close + ttl <= Utc::now()) {
+                // Its keys have expired (or it is not a day of the event): Postgres is the whole
+                // record, and nothing in Redis can disagree with it any more.
+                let note = Some("no window, or its Redis keys have expired: nothing to compare".to_owned());
+                let (found, actions, remaining) = (Vec::new(), Vec::new(), Vec::new());
+                report.days.push(DayReport {
+                    event: event.id,
+                    day,
+                    before,
+                    found,
+                    actions,
+                    remaining,
+                    note,
+                });
+                continue;
+            }
             let found = diff::compare(&before, stuck_ms);
             let (actions, remaining) = if args.repair && !found.is_empty() {
                 let actions = repair::repair(&mut redis, &db, &keys, &event, &before, &found, ttl).await?;
@@ -120,6 +146,7 @@ pub async fn run(args: &ReconcileArgs) -> anyhow::Result<Report> {
                 found,
                 actions,
                 remaining,
+                note: None,
             });
         }
     }

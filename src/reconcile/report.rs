@@ -79,6 +79,11 @@ impl Report {
                 &differences,
             ));
         }
+        for d in &self.days {
+            if let Some(note) = &d.note {
+                let _ = writeln!(out, "{} {}: {note}", d.event, d.day);
+            }
+        }
         let actions: Vec<&Action> = self.days.iter().flat_map(|d| &d.actions).collect();
         for action in actions {
             let _ = match action {
