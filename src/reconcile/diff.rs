@@ -165,21 +165,19 @@ impl Difference {
     }
 }
 
-/// Every difference in `snap`. Coupons issued after the Redis part of the snapshot was taken
-/// are left out: Redis could not have known them yet.
+/// Every difference in `snap`.
+///
+/// A coupon the script issued after the Redis read (at or after `taken_ms`, the same clock)
+/// may already be in the stream or Postgres; Redis's answer could not include it, so it is
+/// left out unless Redis does know its user. Redis records are looked up in everything read,
+/// since what Redis knew was issued before.
 pub fn compare(snap: &DaySnapshot, stuck_after_ms: u64) -> Vec<Difference> {
-    let before = |c: &Coupon| c.issued_at.timestamp_millis() <= snap.taken_ms;
-    let stored: HashMap<&str, &Coupon> = snap
-        .postgres
-        .iter()
-        .filter(|c| before(c))
-        .map(|c| (c.user_id.as_str(), c))
-        .collect();
+    let after_snapshot = |c: &Coupon| c.issued_at.timestamp_millis() >= snap.taken_ms;
+    let stored: HashMap<&str, &Coupon> = snap.postgres.iter().map(|c| (c.user_id.as_str(), c)).collect();
     let streamed: HashMap<&str, &Coupon> = snap
         .stream
         .iter()
         .filter_map(|e| e.coupon.as_ref().ok())
-        .filter(|c| before(c))
         .map(|c| (c.user_id.as_str(), c))
         .collect();
 
@@ -221,9 +219,13 @@ pub fn compare(snap: &DaySnapshot, stuck_after_ms: u64) -> Vec<Difference> {
             .map(|(u, c)| (u, c, Found::Stream)),
     );
     for (user, coupon, where_) in elsewhere {
+        let known = snap.redis_users.contains_key(*user);
+        if !known && after_snapshot(coupon) {
+            continue;
+        }
         users.insert(user);
         holders.entry(u64::from(coupon.seq)).or_default().insert(user);
-        if !snap.redis_users.contains_key(*user) {
+        if !known {
             found.push(Difference::MissingInRedis {
                 coupon: Box::new((*coupon).clone()),
                 found: where_,
@@ -233,12 +235,15 @@ pub fn compare(snap: &DaySnapshot, stuck_after_ms: u64) -> Vec<Difference> {
 
     let held = users.len() as u64;
     let highest_seq = holders.keys().next_back().copied().unwrap_or(0);
-    let in_stream = streamed.keys().filter(|u| !stored.contains_key(*u)).count() as u64;
+    let in_stream = streamed
+        .keys()
+        .filter(|u| users.contains(*u) && !stored.contains_key(*u))
+        .count() as u64;
     if snap.redis_count.unwrap_or(0) != held {
         found.push(Difference::CountMismatch {
             redis: snap.redis_count,
             held,
-            stored: stored.len() as u64,
+            stored: stored.keys().filter(|u| users.contains(*u)).count() as u64,
             in_stream,
             highest_seq,
         });

@@ -194,3 +194,27 @@ fn records_read_as_the_script_writes_them() {
         assert_eq!(Record::parse(bad), None, "{bad:?}");
     }
 }
+
+#[test]
+fn the_millisecond_of_the_snapshot_cuts_both_ways() {
+    // Issued in the same ms as the Redis read, before it: Redis knows it, and so does Postgres.
+    let mut snap = clean(2);
+    let mut edge = coupon("edge", 3);
+    edge.issued_at = DateTime::from_timestamp_millis(T).unwrap();
+    snap.redis_users.insert("edge".into(), Record::of(&edge));
+    snap.redis_count = Some(3);
+    snap.postgres.push(edge);
+    assert_eq!(compare(&snap, 60_000), vec![]);
+
+    // Issued in that ms after the read: Redis cannot know it yet.
+    let mut snap = clean(2);
+    let mut late = coupon("late", 3);
+    late.issued_at = DateTime::from_timestamp_millis(T).unwrap();
+    snap.stream.push(StreamEntry {
+        id: format!("{T}-0"),
+        coupon: Ok(late),
+        pending: None,
+        age_ms: 0,
+    });
+    assert_eq!(compare(&snap, 60_000), vec![]);
+}
