@@ -76,6 +76,18 @@ async fn hs256_the_user_is_the_tokens_subject() {
     );
     let unauthenticated = app.client.get(app.url("/v1/users/alice/coupons")).send().await.unwrap();
     assert_eq!(unauthenticated.status(), StatusCode::UNAUTHORIZED);
+    let redeem = |body: Value| {
+        app.client
+            .post(app.url(&format!("/v1/coupons/{}/redeem", uuid::Uuid::now_v7())))
+            .bearer_auth(alice.clone())
+            .json(&body)
+            .send()
+    };
+    let as_bob = redeem(json!({ "user_id": "bob" })).await.unwrap();
+    assert_eq!(as_bob.status(), StatusCode::FORBIDDEN);
+    // No user named: the token's user redeems (an unknown coupon here, so 404).
+    let as_alice = redeem(json!({})).await.unwrap();
+    assert_eq!(as_alice.status(), StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
