@@ -27,7 +27,7 @@ enum Command {
         database_url: String,
     },
     /// Compare Redis with Postgres for each event day; with --repair, bring them into agreement.
-    /// Exits 2 when differences remain.
+    /// Exits 3 when differences remain.
     Reconcile(coupon_issuer::reconcile::ReconcileArgs),
 }
 

@@ -84,10 +84,11 @@ pub struct Report {
 }
 
 impl Report {
-    /// 0 when the stores agree (after the repair, with `--repair`), 2 when differences remain.
+    /// 0 when the stores agree (after the repair, with `--repair`), 3 when differences remain:
+    /// not 1 (an error, from `main`) nor 2 (a usage error, from clap), so a script can tell.
     pub fn exit_code(&self) -> i32 {
         if self.days.iter().any(|d| !d.remaining.is_empty()) {
-            2
+            3
         } else {
             0
         }

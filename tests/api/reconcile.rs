@@ -92,11 +92,11 @@ async fn finds_drift_and_repairs_it_without_passing_the_limit() {
         kinds(&found),
         ["count_mismatch", "missing_in_postgres", "missing_in_redis"]
     );
-    assert_eq!(found.exit_code(), 2);
+    assert_eq!(found.exit_code(), 3);
 
-    // The binary, as an operator runs it: a table, exit 2; then --repair, exit 0.
+    // The binary, as an operator runs it: a table, exit 3; then --repair, exit 0.
     let (code, table) = run_binary(&args, &["--event", &event]);
-    assert_eq!(code, 2, "{table}");
+    assert_eq!(code, 3, "{table}");
     for kind in [
         "count_mismatch",
         "missing_in_postgres",
@@ -152,7 +152,7 @@ async fn a_gap_is_reported_and_never_filled() {
     args.repair = true;
     let report = reconcile::run(&args).await.unwrap();
     assert_eq!(kinds(&report), ["count_mismatch", "seq_gap"], "left as found");
-    assert_eq!(report.exit_code(), 2);
+    assert_eq!(report.exit_code(), 3);
     let count: u64 = redis.get(app.keys.day_count(id, day)).await.unwrap();
     assert_eq!(count, 5, "never lowered: the lost number is not handed out again");
     assert!(
