@@ -81,6 +81,57 @@ pub struct Settings {
     /// HTTP worker threads (0: one per core).
     #[arg(long, env = "HTTP_WORKERS", default_value_t = 0)]
     pub http_workers: usize,
+
+    /// Who the user is: `body` trusts the user id in the request (for callers behind a gateway
+    /// that authenticates users); `jwt` takes it from a verified bearer token's `sub`.
+    #[arg(long, env = "AUTH_MODE", value_enum, default_value_t = AuthMode::Body)]
+    pub auth_mode: AuthMode,
+
+    /// `AUTH_MODE=jwt` with HS256: the shared secret (at least 32 bytes).
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// `AUTH_MODE=jwt` with RS256 or ES256: a PEM file with the RSA or P-256 public key.
+    #[arg(long, env = "JWT_PUBLIC_KEY_FILE")]
+    pub jwt_public_key_file: Option<std::path::PathBuf>,
+
+    /// If set, tokens must carry this `iss`.
+    #[arg(long, env = "JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+
+    /// If set, tokens must carry this `aud`.
+    #[arg(long, env = "JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+
+    /// Requests per second per client IP on /v1 (0: no limit).
+    #[arg(long, env = "RATE_LIMIT_CLIENT_PER_SEC", default_value_t = 0)]
+    pub rate_limit_client_per_sec: u32,
+
+    /// Requests a client IP may send at once before the rate applies (0: the rate).
+    #[arg(long, env = "RATE_LIMIT_CLIENT_BURST", default_value_t = 0)]
+    pub rate_limit_client_burst: u32,
+
+    /// Issue and redeem requests per second per user (0: no limit).
+    #[arg(long, env = "RATE_LIMIT_USER_PER_SEC", default_value_t = 0)]
+    pub rate_limit_user_per_sec: u32,
+
+    /// Requests a user may send at once before the rate applies (0: the rate).
+    #[arg(long, env = "RATE_LIMIT_USER_BURST", default_value_t = 0)]
+    pub rate_limit_user_burst: u32,
+
+    /// Take the client IP for rate limits from the last X-Forwarded-For entry. Only behind a
+    /// proxy that appends it; otherwise clients could pick their own key.
+    #[arg(long, env = "TRUST_X_FORWARDED_FOR", default_value_t = false, action = clap::ArgAction::Set)]
+    pub trust_x_forwarded_for: bool,
+}
+
+/// How the user of a request is known (`AUTH_MODE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AuthMode {
+    /// The user id in the request, trusted as it is.
+    Body,
+    /// The `sub` of a verified JWT.
+    Jwt,
 }
 
 impl Settings {

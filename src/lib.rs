@@ -12,13 +12,15 @@
 //!
 //! Around them: [`catalog`] (events, cached and published to Redis), [`restore`] (rebuilding
 //! Redis state from Postgres when Redis lost it), [`config`], [`startup`] (wiring and graceful
-//! shutdown) and [`telemetry`].
+//! shutdown) and [`telemetry`]; [`reconcile`] compares and repairs Redis against Postgres
+//! (`coupon-issuer reconcile`).
 
 pub mod catalog;
 pub mod config;
 pub mod domain;
 pub mod http;
 pub mod issuing;
+pub mod reconcile;
 pub mod restore;
 pub mod startup;
 pub mod store;

@@ -1,4 +1,5 @@
-//! The `coupon-issuer` command: `serve` runs the service, `migrate` applies migrations.
+//! The `coupon-issuer` command: `serve` runs the service, `migrate` applies migrations,
+//! `reconcile` compares (and repairs) Redis against Postgres.
 
 use clap::{Parser, Subcommand};
 use coupon_issuer::config::Settings;
@@ -25,6 +26,9 @@ enum Command {
         )]
         database_url: String,
     },
+    /// Compare Redis with Postgres for each event day; with --repair, bring them into agreement.
+    /// Exits 3 when differences remain.
+    Reconcile(coupon_issuer::reconcile::ReconcileArgs),
 }
 
 #[tokio::main]
@@ -37,6 +41,11 @@ async fn main() -> anyhow::Result<()> {
             store::migrate(&db).await?;
             tracing::info!("migrations applied");
             Ok(())
+        }
+        Command::Reconcile(args) => {
+            let report = coupon_issuer::reconcile::run(&args).await?;
+            print!("{}", report.render(args.repair));
+            std::process::exit(report.exit_code());
         }
     }
 }

@@ -79,7 +79,10 @@ impl Application {
             db,
             admin_token: settings.admin_token().map(str::to_owned),
             in_flight: Arc::new(Semaphore::new(settings.max_in_flight)),
+            jwt: http::auth::JwtVerifier::from_settings(&settings)?.map(Arc::new),
+            limits: Arc::new(http::limits::RateLimits::from_settings(&settings)),
         });
+        http::limits::RateLimits::spawn_janitor(&state.limits);
         let listener = TcpListener::bind(&settings.listen_addr)
             .with_context(|| format!("cannot listen on {}", settings.listen_addr))?;
         let port = listener.local_addr()?.port();

@@ -16,3 +16,6 @@ pub use ids::{CouponId, EventId, UserId};
 pub use status::DayStatus;
 pub use time_of_day::TimeOfDay;
 pub use window::{DailyWindow, DayWindow};
+
+#[cfg(test)]
+mod proptests;

@@ -4,6 +4,7 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
 use super::AppState;
+use super::auth::Caller;
 use super::error::ApiError;
 use super::extract::JsonBody;
 use crate::domain::{CouponId, UserId};
@@ -11,8 +12,13 @@ use crate::store::coupons::{self, Redemption};
 
 /// `GET /v1/users/{user_id}/coupons`. Coupons appear here once the writer has stored them,
 /// normally well under a second after they are issued.
-pub async fn for_user(state: web::Data<AppState>, user: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let user = UserId::parse(&user).map_err(|e| ApiError::invalid("user_id", e))?;
+/// With `AUTH_MODE=jwt`, only the token's user may list their coupons.
+pub async fn for_user(
+    state: web::Data<AppState>,
+    caller: Caller,
+    user: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let user: UserId = caller.user(Some(&user))?;
     let coupons = coupons::for_user(&state.db, &user).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "coupons": coupons })))
 }
@@ -20,18 +26,22 @@ pub async fn for_user(state: web::Data<AppState>, user: web::Path<String>) -> Re
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RedeemRequest {
-    user_id: String,
+    /// Required with `AUTH_MODE=body`; with `jwt` optional, and if given it must be the token's.
+    #[serde(default)]
+    user_id: Option<String>,
 }
 
 /// `POST /v1/coupons/{coupon_id}/redeem` with `{"user_id": ...}`.
 #[tracing::instrument(name = "redeem", skip_all, fields(coupon_id = %coupon_id, outcome))]
 pub async fn redeem(
     state: web::Data<AppState>,
+    caller: Caller,
     coupon_id: web::Path<String>,
     body: JsonBody<RedeemRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let coupon = CouponId::parse(&coupon_id).map_err(|e| ApiError::invalid("coupon_id", e))?;
-    let user = UserId::parse(&body.0.user_id).map_err(|e| ApiError::invalid("user_id", e))?;
+    let user = caller.user(body.0.user_id.as_deref())?;
+    state.limits.check_user(&user)?;
     let answer = match coupons::redeem(&state.db, coupon, &user).await? {
         Redemption::Redeemed(c) => Ok(HttpResponse::Ok().json(c)),
         Redemption::NotFound => Err(ApiError::CouponNotFound),

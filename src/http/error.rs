@@ -50,6 +50,41 @@ pub enum ApiError {
     Unavailable(&'static str),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
+    /// `AUTH_MODE=jwt`: no user token, or one that does not verify.
+    #[error("{0}")]
+    Unauthenticated(TokenProblem),
+    /// `AUTH_MODE=jwt`: the request names a user other than the token's.
+    #[error("the request names a user other than the one the token was issued to")]
+    UserMismatch,
+    /// Too many requests from this client or for this user; retry after this many seconds.
+    #[error("too many requests; retry after {0} s")]
+    RateLimited(u64),
+}
+
+/// Why a user token was refused. Each has its own stable code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TokenProblem {
+    #[error("a user token is required (Authorization: Bearer <JWT>)")]
+    Missing,
+    #[error("the user token has expired")]
+    Expired,
+    #[error("the user token is not a well-formed JWT")]
+    Malformed,
+    /// A bad signature, another algorithm (`none` included), the wrong issuer or audience, not
+    /// yet valid, or no usable `sub`. One code for all: the caller can only get a new token.
+    #[error("the user token is not valid here")]
+    Invalid,
+}
+
+impl TokenProblem {
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Missing => "token_missing",
+            Self::Expired => "token_expired",
+            Self::Malformed => "token_malformed",
+            Self::Invalid => "token_invalid",
+        }
+    }
 }
 
 impl ApiError {
@@ -75,6 +110,9 @@ impl ApiError {
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
+            Self::Unauthenticated(problem) => problem.code(),
+            Self::UserMismatch => "user_mismatch",
+            Self::RateLimited(_) => "rate_limited",
         }
     }
 }
@@ -95,6 +133,9 @@ impl ResponseError for ApiError {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            Self::UserMismatch => StatusCode::FORBIDDEN,
+            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -112,6 +153,22 @@ impl ResponseError for ApiError {
         }
         if let Self::Unauthorized = self {
             response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+        }
+        match self {
+            // RFC 6750: no error attribute when no token was sent at all.
+            Self::Unauthenticated(TokenProblem::Missing) => {
+                response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+            }
+            Self::Unauthenticated(_) => {
+                response.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer error=\"invalid_token\""),
+                ));
+            }
+            Self::RateLimited(secs) => {
+                response.insert_header((header::RETRY_AFTER, HeaderValue::from(*secs)));
+            }
+            _ => {}
         }
         response.json(body)
     }

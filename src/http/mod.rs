@@ -3,6 +3,7 @@
 //! Request flow: `extract` turns input into typed values, the handler asks `issuing` (Redis) or
 //! `store` (Postgres), and `error` turns every failure into one JSON shape.
 
+pub mod auth;
 mod count;
 mod coupons;
 mod error;
@@ -10,6 +11,7 @@ mod events;
 mod extract;
 mod health;
 mod issue;
+pub mod limits;
 
 use std::sync::Arc;
 
@@ -20,7 +22,7 @@ use actix_web::{ResponseError, web};
 use sqlx::PgPool;
 use tokio::sync::Semaphore;
 
-pub use error::ApiError;
+pub use error::{ApiError, TokenProblem};
 
 use crate::catalog::Catalog;
 use crate::issuing::Issuer;
@@ -34,6 +36,10 @@ pub struct AppState {
     pub admin_token: Option<String>,
     /// Permits for requests in flight; none left means shed (503), never queue.
     pub in_flight: Arc<Semaphore>,
+    /// `AUTH_MODE=jwt`: verifies user tokens. `None`: the user id in the request is trusted.
+    pub jwt: Option<Arc<auth::JwtVerifier>>,
+    /// Per-client and per-user rate limits (each may be off).
+    pub limits: Arc<limits::RateLimits>,
 }
 
 /// Mounts every route.
@@ -52,6 +58,7 @@ pub fn routes(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceConfig
             .service(
                 web::scope("/v1")
                     .wrap(from_fn(shed))
+                    .wrap(from_fn(limits::limit_clients))
                     .route("/coupon/issue", web::post().to(issue::issue))
                     .route("/coupon/count", web::get().to(count::count))
                     .route("/events", web::post().to(events::create))
@@ -86,3 +93,6 @@ async fn shed(
         }
     }
 }
+
+#[cfg(test)]
+mod proptests;

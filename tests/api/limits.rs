@@ -1,172 +1,122 @@
-//! Changing the daily limit during a sale, while instances remember that the day is sold out.
+//! Rate limits: a bot retrying in a tight loop is answered 429 with `Retry-After`, and everyone
+//! else is served as before.
 
-use std::collections::HashSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::helpers::{ADMIN_TOKEN, TestApp, issue_all, spawn_app, spawn_app_with, users};
+use crate::helpers::{issue_all, spawn_app_with, users};
 
-/// A second instance of `first`'s service: same database, same Redis prefix, no writer of its own.
-async fn second_instance(first: &TestApp, sold_out_memory_ms: u64) -> TestApp {
-    let (db, prefix) = (
-        first.settings.database_url.clone(),
-        first.settings.redis_key_prefix.clone(),
-    );
-    spawn_app_with(move |s| {
-        s.database_url = db;
-        s.redis_key_prefix = prefix;
-        s.sold_out_memory_ms = sold_out_memory_ms;
-        s.writer_enabled = false;
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_bot_hammering_as_one_user_is_limited_and_others_are_served() {
+    let app = spawn_app_with(|s| {
+        s.rate_limit_user_per_sec = 2;
+        s.rate_limit_user_burst = 3;
     })
-    .await
-}
+    .await;
+    let event = app.open_event(1000).await;
 
-async fn set_limit(app: &TestApp, event: &str, body: Value) -> (StatusCode, Value) {
-    let response = app
-        .client
-        .patch(app.url(&format!("/v1/events/{event}")))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&body)
-        .send()
-        .await
-        .expect("request sent");
-    (response.status(), response.json().await.unwrap_or(Value::Null))
-}
-
-fn issued(answers: &[(String, StatusCode, Value)]) -> Vec<&str> {
-    answers
-        .iter()
-        .filter(|(_, s, _)| *s == StatusCode::CREATED)
-        .map(|(u, _, _)| u.as_str())
-        .collect()
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_raise_reaches_an_instance_that_remembers_the_day_sold_out() {
-    let memory_ms = 1_500;
-    let a = spawn_app_with(|s| s.sold_out_memory_ms = memory_ms).await;
-    let b = second_instance(&a, memory_ms).await;
-    let event = a.open_event(10).await;
-    assert_eq!(issued(&issue_all(&a, &event, &users("first", 10)).await).len(), 10);
-
-    // B learns that the day is sold out, and from now on would answer so from memory.
-    let late = b.issue(&event, "late").await;
-    assert_eq!(late.status(), StatusCode::GONE);
-
-    // A raises the limit. The raise answers only once no instance can still remember the old
-    // limit: after the fence, which outlasts B's memory.
-    let started = Instant::now();
-    let (status, body) = set_limit(&a, &event, json!({ "daily_limit": 20 })).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["daily_limit"], 20);
-    assert!(
-        started.elapsed() >= Duration::from_millis(memory_ms),
-        "the raise was fenced"
-    );
-
-    // At once, B issues again: it never refuses a coupon that Redis would issue.
-    let answers = issue_all(&b, &event, &users("after", 30)).await;
-    assert_eq!(
-        issued(&answers).len(),
-        10,
-        "exactly the ten new coupons, from the instance that remembered"
-    );
-    assert!(
+    // The bot: one user, as fast as it can, while 300 people each ask once.
+    let bot = async {
+        let mut answers = Vec::new();
+        for _ in 0..200 {
+            let response = app.issue(&event, "bot").await;
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_owned());
+            let status = response.status();
+            let body: serde_json::Value = response.json().await.unwrap();
+            answers.push((status, body["error"]["code"].as_str().map(str::to_owned), retry_after));
+        }
         answers
-            .iter()
-            .all(|(_, s, _)| *s == StatusCode::CREATED || *s == StatusCode::GONE)
+    };
+    let people = users("person", 300);
+    let started = std::time::Instant::now();
+    let (bot, served) = tokio::join!(bot, issue_all(&app, &event, &people));
+    let elapsed = started.elapsed().as_secs_f64();
+
+    assert!(
+        served.iter().all(|(_, s, _)| *s == StatusCode::CREATED),
+        "everyone else got theirs"
     );
-    let stored = a.wait_for_stored(&event, 20, Duration::from_secs(10)).await;
-    assert_eq!(stored.len(), 20);
+    let limited: Vec<_> = bot
+        .iter()
+        .filter(|(s, _, _)| *s == StatusCode::TOO_MANY_REQUESTS)
+        .collect();
+    let let_through = 200 - limited.len();
+    assert!(
+        let_through as f64 <= 3.0 + 2.0 * elapsed + 1.0,
+        "the burst of 3 and 2/s for {elapsed:.1} s, no more: {let_through}"
+    );
+    for (_, code, retry_after) in &limited {
+        assert_eq!(code.as_deref(), Some("rate_limited"));
+        assert!(
+            retry_after
+                .as_deref()
+                .and_then(|s| s.parse::<u64>().ok())
+                .is_some_and(|s| s >= 1)
+        );
+    }
+    assert_eq!(
+        bot[0].0,
+        StatusCode::CREATED,
+        "the bot's first request is an ordinary one"
+    );
+    assert_eq!(
+        app.count(&event).await["issued"],
+        301,
+        "a refused request never reaches the script"
+    );
+
+    // Once the rate allows again, the bot's user is served (its coupon, 409).
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(app.issue(&event, "bot").await.status(), StatusCode::CONFLICT);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_raise_under_fire_never_passes_the_new_limit_nor_gives_a_user_two() {
-    let a = spawn_app_with(|s| s.sold_out_memory_ms = 300).await;
-    let b = second_instance(&a, 300).await;
-    let event = a.open_event(50).await;
-
-    // Two instances hammered by 1,500 users (each asking twice), while the limit goes to 100.
-    let everyone: Vec<String> = users("storm", 1500).into_iter().flat_map(|u| [u.clone(), u]).collect();
-    let (left, right) = everyone.split_at(everyone.len() / 2);
-    let (on_a, on_b, (status, body)) = tokio::join!(issue_all(&a, &event, left), issue_all(&b, &event, right), async {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        set_limit(&a, &event, json!({ "daily_limit": 100 })).await
-    });
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let answers: Vec<_> = on_a.into_iter().chain(on_b).collect();
-    let winners = issued(&answers);
-    assert!(winners.len() <= 100, "{} issued, over the new limit", winners.len());
-    assert_eq!(
-        winners.iter().collect::<HashSet<_>>().len(),
-        winners.len(),
-        "a user got two"
-    );
-
-    // Whatever the storm left of the raise, new users now get, up to exactly 100.
-    let more = issue_all(&b, &event, &users("then", 200)).await;
-    assert_eq!(winners.len() + issued(&more).len(), 100);
-    let stored = a.wait_for_stored(&event, 100, Duration::from_secs(10)).await;
-    let stored_users: HashSet<_> = stored.iter().map(|(_, u, _)| u.clone()).collect();
-    assert_eq!((stored.len(), stored_users.len()), (100, 100));
-}
-
-#[tokio::test]
-async fn a_lower_limit_takes_effect_at_once() {
-    let app = spawn_app().await;
-    let event = app.open_event(100).await;
-    issue_all(&app, &event, &users("early", 10)).await;
-
-    let started = Instant::now();
-    let (status, body) = set_limit(&app, &event, json!({ "daily_limit": 10 })).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+async fn a_client_address_is_limited_across_users() {
+    let app = spawn_app_with(|s| {
+        s.rate_limit_client_per_sec = 5;
+        s.trust_x_forwarded_for = true;
+    })
+    .await;
+    let event = app.open_event(1000).await;
+    let from = |ip: &'static str, user: String| {
+        let app = &app;
+        let event = event.clone();
+        async move {
+            app.client
+                .post(app.url("/v1/coupon/issue"))
+                .header("x-forwarded-for", format!("203.0.113.9, {ip}"))
+                .json(&json!({ "event_id": event, "user_id": user }))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    // A bot on one address, each request a new user; people on their own addresses.
+    let started = std::time::Instant::now();
+    let bot = futures::future::join_all(users("bot", 50).into_iter().map(|u| from("198.51.100.7", u))).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let people = futures::future::join_all(
+        [("192.0.2.1", "a"), ("192.0.2.2", "b"), ("192.0.2.3", "c")].map(|(ip, u)| from(ip, u.to_owned())),
+    )
+    .await;
+    let limited = bot.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count();
+    let let_through = 50 - limited;
     assert!(
-        started.elapsed() < Duration::from_millis(500),
-        "no fence for a lower limit"
+        let_through as f64 <= 5.0 + 5.0 * elapsed + 1.0,
+        "the burst of 5 and 5/s for {elapsed:.2} s, no more: {let_through}"
     );
-    let next = app.issue(&event, "eleventh").await;
-    assert_eq!(next.status(), StatusCode::GONE);
-    assert_eq!(app.count(&event).await["daily_limit"], 10);
-}
-
-#[tokio::test]
-async fn a_bad_limit_change_is_refused_clearly() {
-    let app = spawn_app().await;
-    let event = app.open_event(10).await;
-    for (body, field) in [
-        (json!({ "daily_limit": 0 }), "daily_limit"),
-        (json!({ "daily_limit": -5 }), "daily_limit"),
-        (json!({ "daily_limit": 100_000_001 }), "daily_limit"),
-        (json!({ "daily_limit": "20" }), "daily_limit"),
-        (json!({ "daily_limit": 20, "name": "x" }), "name"),
-        (json!({}), "daily_limit"),
-    ] {
-        let (status, answer) = set_limit(&app, &event, body.clone()).await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {answer}");
-        assert_eq!(answer["error"]["code"], "invalid_request");
-        assert!(answer["error"]["message"].as_str().unwrap().contains(field), "{answer}");
+    assert!(people.iter().all(|s| *s == StatusCode::CREATED), "{people:?}");
+    // Health checks are not rate limited.
+    for _ in 0..20 {
+        assert_eq!(
+            app.client.get(app.url("/healthz")).send().await.unwrap().status(),
+            StatusCode::OK
+        );
     }
-    let (status, answer) = set_limit(&app, "not-a-uuid", json!({ "daily_limit": 5 })).await;
-    assert_eq!(
-        (status, &answer["error"]["code"]),
-        (StatusCode::BAD_REQUEST, &json!("invalid_request"))
-    );
-    let unknown = uuid::Uuid::new_v4();
-    let (status, answer) = set_limit(&app, &unknown.to_string(), json!({ "daily_limit": 5 })).await;
-    assert_eq!(
-        (status, &answer["error"]["code"]),
-        (StatusCode::NOT_FOUND, &json!("event_not_found"))
-    );
-
-    let anonymous = app
-        .client
-        .patch(app.url(&format!("/v1/events/{event}")))
-        .json(&json!({ "daily_limit": 5 }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(app.count(&event).await["daily_limit"], 10, "nothing changed");
 }

@@ -1,13 +1,17 @@
 //! Integration tests: the whole service, driven over HTTP, against the real Redis and Postgres.
 //! One test binary (faster to link); each test gets its own database and key prefix.
 
+mod auth;
+mod bad_input;
 mod concurrency;
 mod errors;
 mod events;
 mod helpers;
 mod lifecycle;
+mod limit_changes;
 mod limits;
 mod proxy;
+mod reconcile;
 mod recovery;
 mod redeem;
 mod windows;

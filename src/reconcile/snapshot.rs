@@ -1,0 +1,127 @@
+//! What both stores hold for one event day, read in an order that makes the comparison fair
+//! while the service keeps issuing and the writer keeps storing.
+//!
+//! 1. Redis, in one MULTI: the server's TIME, the day's count and its user records. That is one
+//!    consistent instant, `taken_ms`, on the same clock the issue script stamps coupons with.
+//! 2. The event's stream and its pending list.
+//! 3. Postgres.
+//!
+//! A coupon moves stream -> Postgres, so reading the stream before Postgres never misses one in
+//! transit. Coupons issued after step 1 show up in steps 2-3 but not in step 1; they carry an
+//! `issued_ms` later than `taken_ms` and the comparison leaves them out.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDate;
+use redis::AsyncCommands;
+use redis::aio::MultiplexedConnection;
+use redis::streams::{StreamPendingCountReply, StreamRangeReply};
+use sqlx::PgPool;
+
+use crate::domain::{Coupon, Event};
+use crate::issuing::{Keys, WRITER_GROUP};
+use crate::store;
+use crate::writer::coupon_from_entry;
+
+/// One stream entry of the day.
+#[derive(Debug, Clone)]
+pub struct StreamEntry {
+    pub id: String,
+    /// The coupon it carries, or why it cannot be read (the writer dead-letters those).
+    pub coupon: Result<Coupon, String>,
+    /// Delivered to a writer and not acknowledged: (consumer, ms since the last delivery).
+    pub pending: Option<(String, u64)>,
+    /// How old the entry is, by its id, in ms.
+    pub age_ms: u64,
+}
+
+/// Both stores' view of one event day.
+#[derive(Debug, Clone)]
+pub struct DaySnapshot {
+    pub day: NaiveDate,
+    pub daily_limit: u32,
+    /// Redis TIME when the count and user records were read, in ms.
+    pub taken_ms: i64,
+    pub redis_count: Option<u64>,
+    /// user id -> the raw `seq|coupon_id|issued_ms` record.
+    pub redis_users: HashMap<String, String>,
+    pub stream: Vec<StreamEntry>,
+    pub postgres: Vec<Coupon>,
+}
+
+/// Reads one event day from both stores (see the module comment for the order).
+pub async fn take(
+    redis: &mut MultiplexedConnection,
+    db: &PgPool,
+    keys: &Keys,
+    event: &Event,
+    day: NaiveDate,
+) -> anyhow::Result<DaySnapshot> {
+    let ((secs, micros), redis_count, redis_users): ((i64, i64), Option<u64>, HashMap<String, String>) = redis::pipe()
+        .atomic()
+        .cmd("TIME")
+        .get(keys.day_count(event.id, day))
+        .hgetall(keys.day_users(event.id, day))
+        .query_async(redis)
+        .await?;
+    let taken_ms = secs * 1000 + micros / 1000;
+
+    let stream_key = keys.stream(event.id);
+    let entries: StreamRangeReply = redis.xrange_all(&stream_key).await?;
+    let pending = pending_of(redis, &stream_key, entries.ids.len()).await?;
+    let day_text = day.to_string();
+    let stream = entries
+        .ids
+        .iter()
+        .filter(|e| e.get::<String>("day").as_deref() == Some(day_text.as_str()))
+        .map(|e| StreamEntry {
+            id: e.id.clone(),
+            coupon: coupon_from_entry(event.id, e),
+            pending: pending.get(&e.id).cloned(),
+            age_ms: entry_ms(&e.id).map_or(0, |ms| (taken_ms - ms).max(0) as u64),
+        })
+        .collect();
+
+    let postgres = store::coupons::for_event_since(db, event.id, day)
+        .await?
+        .into_iter()
+        .filter(|c| c.day == day)
+        .collect();
+    Ok(DaySnapshot {
+        day,
+        daily_limit: event.daily_limit,
+        taken_ms,
+        redis_count,
+        redis_users,
+        stream,
+        postgres,
+    })
+}
+
+/// Entry id -> (consumer, idle ms) for every entry delivered but not acknowledged.
+async fn pending_of(
+    redis: &mut MultiplexedConnection,
+    stream: &str,
+    at_most: usize,
+) -> anyhow::Result<HashMap<String, (String, u64)>> {
+    if at_most == 0 {
+        return Ok(HashMap::new());
+    }
+    let reply: redis::RedisResult<StreamPendingCountReply> =
+        redis.xpending_count(stream, WRITER_GROUP, "-", "+", at_most).await;
+    match reply {
+        Ok(reply) => Ok(reply
+            .ids
+            .into_iter()
+            .map(|p| (p.id, (p.consumer, p.last_delivered_ms as u64)))
+            .collect()),
+        // No consumer group yet: no writer has read the stream, so nothing is pending.
+        Err(e) if e.code() == Some("NOGROUP") => Ok(HashMap::new()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The milliseconds part of a stream entry id ("<ms>-<n>").
+fn entry_ms(id: &str) -> Option<i64> {
+    id.split_once('-').and_then(|(ms, _)| ms.parse().ok())
+}

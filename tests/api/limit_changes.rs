@@ -1,0 +1,172 @@
+//! Changing the daily limit during a sale, while instances remember that the day is sold out.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{ADMIN_TOKEN, TestApp, issue_all, spawn_app, spawn_app_with, users};
+
+/// A second instance of `first`'s service: same database, same Redis prefix, no writer of its own.
+async fn second_instance(first: &TestApp, sold_out_memory_ms: u64) -> TestApp {
+    let (db, prefix) = (
+        first.settings.database_url.clone(),
+        first.settings.redis_key_prefix.clone(),
+    );
+    spawn_app_with(move |s| {
+        s.database_url = db;
+        s.redis_key_prefix = prefix;
+        s.sold_out_memory_ms = sold_out_memory_ms;
+        s.writer_enabled = false;
+    })
+    .await
+}
+
+async fn set_limit(app: &TestApp, event: &str, body: Value) -> (StatusCode, Value) {
+    let response = app
+        .client
+        .patch(app.url(&format!("/v1/events/{event}")))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .expect("request sent");
+    (response.status(), response.json().await.unwrap_or(Value::Null))
+}
+
+fn issued(answers: &[(String, StatusCode, Value)]) -> Vec<&str> {
+    answers
+        .iter()
+        .filter(|(_, s, _)| *s == StatusCode::CREATED)
+        .map(|(u, _, _)| u.as_str())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_raise_reaches_an_instance_that_remembers_the_day_sold_out() {
+    let memory_ms = 1_500;
+    let a = spawn_app_with(|s| s.sold_out_memory_ms = memory_ms).await;
+    let b = second_instance(&a, memory_ms).await;
+    let event = a.open_event(10).await;
+    assert_eq!(issued(&issue_all(&a, &event, &users("first", 10)).await).len(), 10);
+
+    // B learns that the day is sold out, and from now on would answer so from memory.
+    let late = b.issue(&event, "late").await;
+    assert_eq!(late.status(), StatusCode::GONE);
+
+    // A raises the limit. The raise answers only once no instance can still remember the old
+    // limit: after the fence, which outlasts B's memory.
+    let started = Instant::now();
+    let (status, body) = set_limit(&a, &event, json!({ "daily_limit": 20 })).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["daily_limit"], 20);
+    assert!(
+        started.elapsed() >= Duration::from_millis(memory_ms),
+        "the raise was fenced"
+    );
+
+    // At once, B issues again: it never refuses a coupon that Redis would issue.
+    let answers = issue_all(&b, &event, &users("after", 30)).await;
+    assert_eq!(
+        issued(&answers).len(),
+        10,
+        "exactly the ten new coupons, from the instance that remembered"
+    );
+    assert!(
+        answers
+            .iter()
+            .all(|(_, s, _)| *s == StatusCode::CREATED || *s == StatusCode::GONE)
+    );
+    let stored = a.wait_for_stored(&event, 20, Duration::from_secs(10)).await;
+    assert_eq!(stored.len(), 20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_raise_under_fire_never_passes_the_new_limit_nor_gives_a_user_two() {
+    let a = spawn_app_with(|s| s.sold_out_memory_ms = 300).await;
+    let b = second_instance(&a, 300).await;
+    let event = a.open_event(50).await;
+
+    // Two instances hammered by 1,500 users (each asking twice), while the limit goes to 100.
+    let everyone: Vec<String> = users("storm", 1500).into_iter().flat_map(|u| [u.clone(), u]).collect();
+    let (left, right) = everyone.split_at(everyone.len() / 2);
+    let (on_a, on_b, (status, body)) = tokio::join!(issue_all(&a, &event, left), issue_all(&b, &event, right), async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        set_limit(&a, &event, json!({ "daily_limit": 100 })).await
+    });
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let answers: Vec<_> = on_a.into_iter().chain(on_b).collect();
+    let winners = issued(&answers);
+    assert!(winners.len() <= 100, "{} issued, over the new limit", winners.len());
+    assert_eq!(
+        winners.iter().collect::<HashSet<_>>().len(),
+        winners.len(),
+        "a user got two"
+    );
+
+    // Whatever the storm left of the raise, new users now get, up to exactly 100.
+    let more = issue_all(&b, &event, &users("then", 200)).await;
+    assert_eq!(winners.len() + issued(&more).len(), 100);
+    let stored = a.wait_for_stored(&event, 100, Duration::from_secs(10)).await;
+    let stored_users: HashSet<_> = stored.iter().map(|(_, u, _)| u.clone()).collect();
+    assert_eq!((stored.len(), stored_users.len()), (100, 100));
+}
+
+#[tokio::test]
+async fn a_lower_limit_takes_effect_at_once() {
+    let app = spawn_app().await;
+    let event = app.open_event(100).await;
+    issue_all(&app, &event, &users("early", 10)).await;
+
+    let started = Instant::now();
+    let (status, body) = set_limit(&app, &event, json!({ "daily_limit": 10 })).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "no fence for a lower limit"
+    );
+    let next = app.issue(&event, "eleventh").await;
+    assert_eq!(next.status(), StatusCode::GONE);
+    assert_eq!(app.count(&event).await["daily_limit"], 10);
+}
+
+#[tokio::test]
+async fn a_bad_limit_change_is_refused_clearly() {
+    let app = spawn_app().await;
+    let event = app.open_event(10).await;
+    for (body, field) in [
+        (json!({ "daily_limit": 0 }), "daily_limit"),
+        (json!({ "daily_limit": -5 }), "daily_limit"),
+        (json!({ "daily_limit": 100_000_001 }), "daily_limit"),
+        (json!({ "daily_limit": "20" }), "daily_limit"),
+        (json!({ "daily_limit": 20, "name": "x" }), "name"),
+        (json!({}), "daily_limit"),
+    ] {
+        let (status, answer) = set_limit(&app, &event, body.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {answer}");
+        assert_eq!(answer["error"]["code"], "invalid_request");
+        assert!(answer["error"]["message"].as_str().unwrap().contains(field), "{answer}");
+    }
+    let (status, answer) = set_limit(&app, "not-a-uuid", json!({ "daily_limit": 5 })).await;
+    assert_eq!(
+        (status, &answer["error"]["code"]),
+        (StatusCode::BAD_REQUEST, &json!("invalid_request"))
+    );
+    let unknown = uuid::Uuid::new_v4();
+    let (status, answer) = set_limit(&app, &unknown.to_string(), json!({ "daily_limit": 5 })).await;
+    assert_eq!(
+        (status, &answer["error"]["code"]),
+        (StatusCode::NOT_FOUND, &json!("event_not_found"))
+    );
+
+    let anonymous = app
+        .client
+        .patch(app.url(&format!("/v1/events/{event}")))
+        .json(&json!({ "daily_limit": 5 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(app.count(&event).await["daily_limit"], 10, "nothing changed");
+}
