@@ -12,9 +12,10 @@
 //!
 //! Around them: [`catalog`] (events, cached and published to Redis), [`restore`] (rebuilding
 //! Redis state from Postgres when Redis lost it), [`config`], [`startup`] (wiring and graceful
-//! shutdown) and [`telemetry`].
+//! shutdown) and [`telemetry`]; [`cli`] is the admin command line (events, inspect).
 
 pub mod catalog;
+pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod http;

@@ -1,9 +1,10 @@
-//! The `coupon-issuer` command: `serve` runs the service, `migrate` applies migrations.
+//! The `coupon-issuer` command: `serve` runs the service, `migrate` applies migrations;
+//! `events` and `inspect` are the admin CLI (see `coupon_issuer::cli`).
 
 use clap::{Parser, Subcommand};
 use coupon_issuer::config::Settings;
 use coupon_issuer::startup::Application;
-use coupon_issuer::{store, telemetry};
+use coupon_issuer::{cli, store, telemetry};
 
 #[derive(Parser)]
 #[command(version, about = "Limited, first-come coupons for flash sales")]
@@ -25,12 +26,31 @@ enum Command {
         )]
         database_url: String,
     },
+    /// Create, list, show and import events (the admin API's validation).
+    Events {
+        #[command(flatten)]
+        connection: cli::Connection,
+        #[command(subcommand)]
+        command: cli::EventsCommand,
+    },
+    /// One event day at a glance: window, count, limit, remaining, users, stream, writer lag.
+    Inspect {
+        #[command(flatten)]
+        connection: cli::Connection,
+        #[command(flatten)]
+        args: cli::InspectArgs,
+    },
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    telemetry::init();
-    match Cli::parse().command {
+    let command = Cli::parse().command;
+    // The admin commands print tables on stdout; only warnings go to the log (stderr).
+    match command {
+        Command::Events { .. } | Command::Inspect { .. } => telemetry::init_with_default("warn"),
+        _ => telemetry::init(),
+    }
+    match command {
         Command::Serve(settings) => serve(settings).await,
         Command::Migrate { database_url } => {
             let db = store::connect(&database_url, 1).await?;
@@ -38,6 +58,8 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!("migrations applied");
             Ok(())
         }
+        Command::Events { connection, command } => cli::run_events(&connection, command).await,
+        Command::Inspect { connection, args } => cli::run_inspect(&connection, args).await,
     }
 }
 

@@ -7,7 +7,7 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::domain::Coupon;
 use crate::issuing::RedisFailure;
@@ -77,6 +77,15 @@ impl ApiError {
             Self::Internal(_) => "internal",
         }
     }
+
+    /// The JSON body this error is answered with (also the OpenAPI document's examples).
+    pub fn body(&self) -> Value {
+        let mut body = json!({ "error": { "code": self.code(), "message": self.to_string() } });
+        if let Self::AlreadyIssued(coupon) = self {
+            body["coupon"] = json!(coupon);
+        }
+        body
+    }
 }
 
 /// Seconds a client should wait before retrying a 503.
@@ -102,10 +111,6 @@ impl ResponseError for ApiError {
         if let Self::Internal(cause) = self {
             tracing::error!(error = ?cause, "internal error");
         }
-        let mut body = json!({ "error": { "code": self.code(), "message": self.to_string() } });
-        if let Self::AlreadyIssued(coupon) = self {
-            body["coupon"] = json!(coupon);
-        }
         let mut response = HttpResponse::build(self.status_code());
         if let Self::Unavailable(_) = self {
             response.insert_header((header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS)));
@@ -113,7 +118,7 @@ impl ResponseError for ApiError {
         if let Self::Unauthorized = self {
             response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
         }
-        response.json(body)
+        response.json(self.body())
     }
 }
 

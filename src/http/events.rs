@@ -3,6 +3,7 @@
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::ApiError;
@@ -10,17 +11,34 @@ use super::extract::{Admin, JsonBody};
 use crate::domain::{Discount, Event, EventId, NewEvent, NewEventRequest, TimeOfDay};
 
 /// An event as the API shows it.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "0b7e0c8e-2f4a-4e7b-9a51-3c1f6a2d9e10",
+    "name": "Half price drop",
+    "timezone": "Asia/Seoul",
+    "starts_on": "2026-05-01",
+    "ends_on": "2026-05-05",
+    "daily_open": "13:00",
+    "daily_close": "15:00",
+    "daily_limit": 100,
+    "valid_days_after_end": 30,
+    "discount": {"kind": "percent", "value": 50},
+    "coupons_valid_until": "2026-06-04T15:00:00Z",
+    "created_at": "2026-04-20T09:12:44.512Z"
+}))]
 pub struct EventView<'a> {
     id: EventId,
     name: &'a str,
     timezone: &'a str,
     starts_on: NaiveDate,
     ends_on: NaiveDate,
+    #[schema(value_type = String, example = "13:00")]
     daily_open: TimeOfDay,
+    #[schema(value_type = String, example = "15:00")]
     daily_close: TimeOfDay,
     daily_limit: u32,
     valid_days_after_end: u32,
+    #[schema(value_type = Discount)]
     discount: &'a Discount,
     /// The instant (exclusive) until which this event's coupons can be used.
     coupons_valid_until: DateTime<Utc>,
@@ -46,6 +64,21 @@ impl<'a> From<&'a Event> for EventView<'a> {
     }
 }
 
+/// Every event, newest first.
+#[derive(Serialize, ToSchema)]
+pub struct EventList<'a> {
+    events: Vec<EventView<'a>>,
+}
+
+/// Create an event (admin). Events do not change once created.
+#[utoipa::path(
+    post,
+    path = "/v1/events",
+    tag = "admin",
+    security(("admin_token" = [])),
+    request_body = NewEventRequest,
+    responses((status = 201, description = "Created", body = EventView)),
+)]
 #[tracing::instrument(name = "create_event", skip_all, fields(event_id))]
 pub async fn create(
     _: Admin,
@@ -59,12 +92,29 @@ pub async fn create(
     Ok(HttpResponse::Created().json(EventView::from(event.as_ref())))
 }
 
+/// List every event, newest first (admin).
+#[utoipa::path(
+    get,
+    path = "/v1/events",
+    tag = "admin",
+    security(("admin_token" = [])),
+    responses((status = 200, description = "Every event", body = EventList)),
+)]
 pub async fn list(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let events = state.catalog.list().await?;
     let views: Vec<EventView> = events.iter().map(|e| EventView::from(e.as_ref())).collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "events": views })))
+    Ok(HttpResponse::Ok().json(EventList { events: views }))
 }
 
+/// One event (admin).
+#[utoipa::path(
+    get,
+    path = "/v1/events/{id}",
+    tag = "admin",
+    security(("admin_token" = [])),
+    params(("id" = String, Path, format = Uuid, description = "The event id", example = "0b7e0c8e-2f4a-4e7b-9a51-3c1f6a2d9e10")),
+    responses((status = 200, description = "The event", body = EventView)),
+)]
 pub async fn show(_: Admin, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = EventId::parse(&id).map_err(|e| ApiError::invalid("event id", e))?;
     let event = state.catalog.get(id).await?.ok_or(ApiError::EventNotFound)?;

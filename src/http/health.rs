@@ -7,11 +7,30 @@ use serde_json::{Value, json};
 
 use super::AppState;
 
+/// The process is up (liveness).
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "health",
+    responses((status = 200, description = "Up", body = super::openapi::Health)),
+)]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
 /// 200 when Redis and Postgres both answer, 503 otherwise, with a report per dependency.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "health",
+    responses(
+        (status = 200, description = "Redis and Postgres answer", body = super::openapi::Readiness),
+        (status = 503, description = "A dependency does not answer", body = super::openapi::Readiness,
+         example = json!({"status": "unavailable", "checks": {
+             "redis": {"ok": false, "error": "unreachable or not answering"},
+             "postgres": {"ok": true, "latency_ms": 0.8}}})),
+    ),
+)]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let (redis, postgres) = tokio::join!(
         check(state.issuer.ping()),

@@ -1,11 +1,14 @@
 //! Integration tests: the whole service, driven over HTTP, against the real Redis and Postgres.
 //! One test binary (faster to link); each test gets its own database and key prefix.
 
+mod chromium;
+mod cli;
 mod concurrency;
 mod errors;
 mod events;
 mod helpers;
 mod lifecycle;
+mod openapi;
 mod proxy;
 mod recovery;
 mod redeem;
