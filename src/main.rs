@@ -58,9 +58,19 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!("migrations applied");
             Ok(())
         }
-        Command::Events { connection, command } => cli::run_events(&connection, command).await,
-        Command::Inspect { connection, args } => cli::run_inspect(&connection, args).await,
+        Command::Events { connection, command } => admin(cli::run_events(&connection, command).await),
+        Command::Inspect { connection, args } => admin(cli::run_inspect(&connection, args).await),
     }
+}
+
+/// An admin command's failure is a message for the person who typed it (the field at fault,
+/// the missing event), not a backtrace: printed on one line, exit status 1.
+fn admin(result: anyhow::Result<()>) -> anyhow::Result<()> {
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+    Ok(())
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {

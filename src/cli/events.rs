@@ -14,7 +14,7 @@ use crate::http::{EventView, parse_json};
 #[derive(Debug, Subcommand)]
 pub enum EventsCommand {
     /// Create one event, from a JSON file (the body of `POST /v1/events`) or from flags.
-    Create(CreateArgs),
+    Create(Box<CreateArgs>),
     /// List every event, newest first.
     List,
     /// Show one event.
@@ -73,7 +73,7 @@ pub async fn run_events(connection: &Connection, command: EventsCommand) -> anyh
     match command {
         EventsCommand::Create(args) => {
             // Validate before connecting: a typo should not need a database to be reported.
-            let spec = NewEvent::parse(args.request()?).map_err(anyhow::Error::msg)?;
+            let spec = NewEvent::parse((*args).request()?).map_err(anyhow::Error::msg)?;
             let ctx = connection.open().await?;
             let event = ctx.catalog.create(spec).await?;
             show(&ctx, &event)
@@ -169,7 +169,11 @@ async fn import(connection: &Connection, file: &Path) -> anyhow::Result<()> {
         let ids: Vec<EventId> = created.iter().map(|e| e.id).collect();
         return print_json(&serde_json::json!({ "imported": ids }));
     }
-    println!("imported {} events", created.len());
+    println!(
+        "imported {} event{}",
+        created.len(),
+        if created.len() == 1 { "" } else { "s" }
+    );
     Ok(())
 }
 
@@ -224,6 +228,6 @@ fn list(ctx: &Session, events: &[std::sync::Arc<Event>]) -> anyhow::Result<()> {
         ]);
     }
     println!("{t}");
-    println!("{} events", events.len());
+    println!("{} event{}", events.len(), if events.len() == 1 { "" } else { "s" });
     Ok(())
 }

@@ -142,11 +142,12 @@ fn status_name(status: DayStatus) -> String {
 fn print_table(event: &Event, i: &Inspection) {
     let tz = event.timezone;
     let local = |t: DateTime<Utc>| {
-        format!(
-            "{} ({} UTC)",
-            t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z"),
-            t.format("%H:%M")
-        )
+        let here = t.with_timezone(&tz).format("%Y-%m-%d %H:%M:%S %Z");
+        if tz == chrono_tz::UTC {
+            here.to_string()
+        } else {
+            format!("{here} ({} UTC)", t.format("%H:%M:%S"))
+        }
     };
     let window = match (i.window_open, i.window_close) {
         (Some(open), Some(close)) => format!("{} .. {}", local(open), local(close)),

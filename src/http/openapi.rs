@@ -44,7 +44,7 @@ use crate::domain::{Coupon, CouponId, EventId, UserId};
         health::readyz,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
-    modifiers(&AdminToken, &ErrorResponses),
+    modifiers(&SharedComponents, &ErrorResponses),
     tags(
         (name = "coupons", description = "Issuing, counting and redeeming coupons"),
         (name = "admin", description = "Events; needs `Authorization: Bearer <ADMIN_TOKEN>`"),
@@ -73,7 +73,7 @@ pub struct ErrorBody {
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct ErrorDetail {
-    #[schema(schema_with = error_code_schema)]
+    #[schema(schema_with = error_code_ref)]
     code: String,
     /// For people; may change. Names the field at fault for `invalid_request`.
     message: String,
@@ -114,6 +114,10 @@ pub struct Check {
     latency_ms: Option<f64>,
     /// When not `ok`; never the underlying error's text.
     error: Option<String>,
+}
+
+fn error_code_ref() -> Ref {
+    Ref::from_schema_name("ErrorCode")
 }
 
 /// The stable codes, as an enum: a client can switch on them.
@@ -212,10 +216,10 @@ fn example_coupon() -> Coupon {
     }
 }
 
-/// The admin API's bearer token.
-struct AdminToken;
+/// The admin API's bearer token, and the `ErrorCode` schema (built from [`every_error`]).
+struct SharedComponents;
 
-impl Modify for AdminToken {
+impl Modify for SharedComponents {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let scheme = HttpBuilder::new()
             .scheme(HttpAuthScheme::Bearer)
@@ -223,6 +227,9 @@ impl Modify for AdminToken {
             .build();
         if let Some(components) = openapi.components.as_mut() {
             components.add_security_scheme("admin_token", SecurityScheme::Http(scheme));
+            components
+                .schemas
+                .insert("ErrorCode".to_string(), RefOr::T(error_code_schema()));
         }
     }
 }

@@ -84,10 +84,12 @@ async fn every_error_code_is_documented_with_the_body_the_service_sends() {
     let app = spawn_app().await;
     let doc = document(&app).await;
     let codes: BTreeSet<String> = every_error().iter().map(|e| e.code().to_string()).collect();
-    let schema = &doc["components"]["schemas"]["ErrorDetail"]["properties"]["code"]["enum"];
+    let code = &doc["components"]["schemas"]["ErrorDetail"]["properties"]["code"];
+    assert_eq!(code["$ref"], "#/components/schemas/ErrorCode");
+    let schema = &doc["components"]["schemas"]["ErrorCode"]["enum"];
     let listed: BTreeSet<String> = schema
         .as_array()
-        .expect("ErrorDetail.code is an enum")
+        .expect("ErrorCode is an enum")
         .iter()
         .map(|c| c.as_str().unwrap().to_string())
         .collect();
