@@ -264,7 +264,14 @@ fn add_errors<'a>(operation: &mut Operation, errors: impl Iterator<Item = &'a Ap
         by_status.entry(e.status_code().as_u16()).or_default().push(e);
     }
     for (status, errors) in by_status {
-        let codes: Vec<String> = errors.iter().map(|e| format!("`{}`", e.code())).collect();
+        let codes: Vec<String> = errors
+            .iter()
+            .map(|e| match e {
+                // Its message names the field at fault, so it has no single text.
+                ApiError::InvalidRequest(_) => "`invalid_request`: a field or id is missing or malformed".to_string(),
+                _ => format!("`{}`: {}", e.code(), e),
+            })
+            .collect();
         let examples = errors.iter().map(|e| {
             let example = ExampleBuilder::new().summary(e.code()).value(Some(e.body())).build();
             (e.code(), example)
@@ -274,7 +281,7 @@ fn add_errors<'a>(operation: &mut Operation, errors: impl Iterator<Item = &'a Ap
             .examples_from_iter(examples)
             .build();
         let mut response = ResponseBuilder::new()
-            .description(codes.join(", "))
+            .description(codes.join("; "))
             .content("application/json", content);
         if status == 503 {
             let header = HeaderBuilder::new()
