@@ -16,7 +16,7 @@ pub struct CouponList {
     coupons: Vec<Coupon>,
 }
 
-/// A user's coupons, from Postgres, each with `redeemed_at`.
+/// A user's coupons, from Postgres, each with when it was redeemed.
 ///
 /// Coupons appear here once the writer has stored them, normally well under a second after
 /// they are issued.

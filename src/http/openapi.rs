@@ -79,43 +79,6 @@ pub struct ErrorDetail {
     message: String,
 }
 
-/// `GET /healthz`'s body.
-#[derive(ToSchema)]
-#[schema(example = json!({"status": "ok"}))]
-#[allow(dead_code)]
-pub struct Health {
-    status: String,
-}
-
-/// `GET /readyz`'s body: a report per dependency.
-#[derive(ToSchema)]
-#[schema(example = json!({"status": "ready", "checks": {
-    "redis": {"ok": true, "latency_ms": 0.4},
-    "postgres": {"ok": true, "latency_ms": 0.9}}}))]
-#[allow(dead_code)]
-pub struct Readiness {
-    /// `ready` or `unavailable`.
-    status: String,
-    checks: Checks,
-}
-
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct Checks {
-    redis: Check,
-    postgres: Check,
-}
-
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct Check {
-    ok: bool,
-    /// When `ok`.
-    latency_ms: Option<f64>,
-    /// When not `ok`; never the underlying error's text.
-    error: Option<String>,
-}
-
 fn error_code_ref() -> Ref {
     Ref::from_schema_name("ErrorCode")
 }

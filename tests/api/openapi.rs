@@ -152,3 +152,63 @@ async fn readme_screenshot_of_swagger_ui() {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     chromium::screenshot(&app.url("/swagger-ui/"), &path, 1280, 900).await;
 }
+
+/// The fields of a documented schema, following one `$ref`.
+fn fields(doc: &Value, schema: &Value) -> BTreeSet<String> {
+    let schema = match schema["$ref"].as_str() {
+        Some(r) => &doc["components"]["schemas"][r.rsplit('/').next().unwrap()],
+        None => schema,
+    };
+    schema["properties"].as_object().unwrap().keys().cloned().collect()
+}
+
+/// The fields of the JSON answer documented for `status` of `method path`.
+fn documented(doc: &Value, method: &str, path: &str, status: u16) -> BTreeSet<String> {
+    let schema = &doc["paths"][path][method]["responses"][status.to_string()]["content"]["application/json"]["schema"];
+    fields(doc, schema)
+}
+
+fn keys(body: &Value) -> BTreeSet<String> {
+    body.as_object().unwrap().keys().cloned().collect()
+}
+
+/// Bodies built with `json!` (health, lists) and typed ones alike answer with exactly the
+/// documented fields.
+#[tokio::test]
+async fn real_answers_have_the_documented_fields() {
+    let app = spawn_app().await;
+    let doc = document(&app).await;
+
+    let (_, health) = app.get_json("/healthz").await;
+    assert_eq!(keys(&health), documented(&doc, "get", "/healthz", 200));
+    let (status, ready) = app.get_json("/readyz").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(keys(&ready), documented(&doc, "get", "/readyz", 200));
+    let check = &doc["components"]["schemas"]["Checks"]["properties"]["redis"];
+    assert!(keys(&ready["checks"]["redis"]).is_subset(&fields(&doc, check)));
+
+    let event = app.open_event(5).await;
+    let (_, count) = app.get_json(&format!("/v1/coupon/count?event_id={event}")).await;
+    assert_eq!(keys(&count), documented(&doc, "get", "/v1/coupon/count", 200));
+    let coupon: Value = app.issue(&event, "alice").await.json().await.unwrap();
+    assert_eq!(keys(&coupon), documented(&doc, "post", "/v1/coupon/issue", 201));
+    let (_, shown) = app.get_json(&format!("/v1/events/{event}")).await;
+    assert_eq!(shown["error"]["code"], "unauthorized", "admin routes need the token");
+    let listed: Value = app
+        .client
+        .get(app.url("/v1/events"))
+        .bearer_auth(crate::helpers::ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(keys(&listed), documented(&doc, "get", "/v1/events", 200));
+    let view = &doc["components"]["schemas"]["EventList"]["properties"]["events"]["items"];
+    assert_eq!(keys(&listed["events"][0]), fields(&doc, view));
+
+    app.wait_for_stored(&event, 1, std::time::Duration::from_secs(10)).await;
+    let (_, mine) = app.get_json("/v1/users/alice/coupons").await;
+    assert_eq!(keys(&mine), documented(&doc, "get", "/v1/users/{user_id}/coupons", 200));
+}
