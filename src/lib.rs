@@ -13,9 +13,10 @@
 //! Around them: [`catalog`] (events, cached and published to Redis), [`restore`] (rebuilding
 //! Redis state from Postgres when Redis lost it), [`config`], [`startup`] (wiring and graceful
 //! shutdown) and [`telemetry`]; [`reconcile`] compares and repairs Redis against Postgres
-//! (`coupon-issuer reconcile`).
+//! (`coupon-issuer reconcile`); [`cli`] is the admin command line (events, inspect).
 
 pub mod catalog;
+pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod http;

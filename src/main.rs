@@ -1,10 +1,11 @@
 //! The `coupon-issuer` command: `serve` runs the service, `migrate` applies migrations,
-//! `reconcile` compares (and repairs) Redis against Postgres.
+//! `reconcile` compares (and repairs) Redis against Postgres; `events` and `inspect` are the
+//! admin CLI (see `coupon_issuer::cli`).
 
 use clap::{Parser, Subcommand};
 use coupon_issuer::config::Settings;
 use coupon_issuer::startup::Application;
-use coupon_issuer::{store, telemetry};
+use coupon_issuer::{cli, store, telemetry};
 
 #[derive(Parser)]
 #[command(version, about = "Limited, first-come coupons for flash sales")]
@@ -29,12 +30,31 @@ enum Command {
     /// Compare Redis with Postgres for each event day; with --repair, bring them into agreement.
     /// Exits 3 when differences remain.
     Reconcile(coupon_issuer::reconcile::ReconcileArgs),
+    /// Create, list, show and import events (the admin API's validation).
+    Events {
+        #[command(flatten)]
+        connection: cli::Connection,
+        #[command(subcommand)]
+        command: cli::EventsCommand,
+    },
+    /// One event day at a glance: window, count, limit, remaining, users, stream, writer lag.
+    Inspect {
+        #[command(flatten)]
+        connection: cli::Connection,
+        #[command(flatten)]
+        args: cli::InspectArgs,
+    },
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    telemetry::init();
-    match Cli::parse().command {
+    let command = Cli::parse().command;
+    // The admin commands print tables on stdout; only warnings go to the log (stderr).
+    match command {
+        Command::Events { .. } | Command::Inspect { .. } => telemetry::init_with_default("warn"),
+        _ => telemetry::init(),
+    }
+    match command {
         Command::Serve(settings) => serve(settings).await,
         Command::Migrate { database_url } => {
             let db = store::connect(&database_url, 1).await?;
@@ -47,7 +67,19 @@ async fn main() -> anyhow::Result<()> {
             print!("{}", report.render(args.repair));
             std::process::exit(report.exit_code());
         }
+        Command::Events { connection, command } => admin(cli::run_events(&connection, command).await),
+        Command::Inspect { connection, args } => admin(cli::run_inspect(&connection, args).await),
     }
+}
+
+/// An admin command's failure is a message for the person who typed it (the field at fault,
+/// the missing event), not a backtrace: printed on one line, exit status 1.
+fn admin(result: anyhow::Result<()>) -> anyhow::Result<()> {
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+    Ok(())
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {

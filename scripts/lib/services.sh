@@ -7,6 +7,8 @@
 #   stop_local_services   stop the project-local instances under .local/
 #                         (never touches any other Redis/Postgres)
 #   svc_apt_install PKG.. install Debian packages (sudo when not root)
+#   ensure_chromium       install Debian's chromium when missing (the browser
+#                         tests drive pages in it, headless)
 #
 # ensure_services first tries REDIS_URL / DATABASE_URL (or the service's
 # defaults). Only when one is unreachable does it start a project-local
@@ -443,4 +445,18 @@ stop_local_services() {
         _svc_log "services: no local instances running under .local/"
     fi
     return 0
+}
+
+# ensure_chromium : the headless browser tests need Debian's `chromium` (or
+# $CHROMIUM). Installed like redis/postgres when missing; the tests fail loudly
+# without it rather than skip.
+ensure_chromium() {
+    if [[ -n ${CHROMIUM:-} && -x $CHROMIUM ]]; then
+        return 0
+    fi
+    if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then
+        return 0
+    fi
+    svc_apt_install chromium || return 1
+    command -v chromium >/dev/null 2>&1 || _svc_die "chromium: not found even after installing it"
 }

@@ -2,11 +2,23 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::ids::{CouponId, EventId, UserId};
 
 /// A coupon as the issue script created it and as Postgres stores it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(example = json!({
+    "coupon_id": "019a2b3c-4d5e-7f60-8a9b-0c1d2e3f4a5b",
+    "event_id": "0b7e0c8e-2f4a-4e7b-9a51-3c1f6a2d9e10",
+    "user_id": "alice",
+    "day": "2026-05-01",
+    "seq": 17,
+    "issued_at": "2026-05-01T04:00:00.123Z",
+    "valid_from": "2026-05-01T04:00:00.123Z",
+    "valid_until": "2026-06-04T15:00:00Z",
+    "redeemed_at": null
+}))]
 pub struct Coupon {
     pub coupon_id: CouponId,
     pub event_id: EventId,

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::day::parse_day;
 use super::ids::EventId;
@@ -27,7 +28,8 @@ pub fn parse_daily_limit(limit: i64) -> Result<u32, String> {
 }
 
 /// What a coupon is worth.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"kind": "percent", "value": 50}))]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Discount {
     /// `value` percent off, 1 to 100.
@@ -56,16 +58,42 @@ impl Discount {
 }
 
 /// An event definition as a client sends it; only shapes are checked by serde.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "name": "Half price drop",
+    "timezone": "Asia/Seoul",
+    "starts_on": "2026-05-01",
+    "ends_on": "2026-05-05",
+    "daily_open": "13:00",
+    "daily_close": "15:00",
+    "daily_limit": 100,
+    "valid_days_after_end": 30,
+    "discount": {"kind": "percent", "value": 50}
+}))]
 pub struct NewEventRequest {
+    /// 1 to 200 characters.
     pub name: String,
+    /// An IANA time zone name; every date and time of the event is local to it.
+    #[schema(example = "Asia/Seoul")]
     pub timezone: String,
+    /// First day of the event, "YYYY-MM-DD" (years 2000 to 2099).
+    #[schema(format = Date, example = "2026-05-01")]
     pub starts_on: String,
+    /// Last day, inclusive; at most 366 days after `starts_on`.
+    #[schema(format = Date, example = "2026-05-05")]
     pub ends_on: String,
+    /// When each day's window opens, "HH:MM" local time.
+    #[schema(pattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$", example = "13:00")]
     pub daily_open: String,
+    /// When it closes, "HH:MM" or "24:00"; earlier than `daily_open` crosses midnight.
+    #[schema(pattern = "^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$", example = "15:00")]
     pub daily_close: String,
+    /// Coupons per event day, 1 to 100,000,000.
+    #[schema(minimum = 1, maximum = 100_000_000, example = 100)]
     pub daily_limit: i64,
+    /// Coupons stay usable this many days after `ends_on` (0 to 3650).
+    #[schema(minimum = 0, maximum = 3650, example = 30)]
     pub valid_days_after_end: i64,
     pub discount: Discount,
 }

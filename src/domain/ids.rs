@@ -4,11 +4,13 @@
 use std::fmt;
 
 use serde::Serialize;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// An event (coupon campaign) id. Assigned by the service; a UUID.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, ToSchema)]
 #[serde(transparent)]
+#[schema(value_type = String, format = Uuid, example = "0b7e0c8e-2f4a-4e7b-9a51-3c1f6a2d9e10")]
 pub struct EventId(Uuid);
 
 impl EventId {
@@ -44,8 +46,9 @@ impl fmt::Display for EventId {
 }
 
 /// A coupon id. A UUIDv7, so that ids (and the primary-key index) follow issue order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
 #[serde(transparent)]
+#[schema(value_type = String, format = Uuid, example = "019a2b3c-4d5e-7f60-8a9b-0c1d2e3f4a5b")]
 pub struct CouponId(Uuid);
 
 impl CouponId {
@@ -92,8 +95,9 @@ fn parse_uuid(s: &str) -> Result<Uuid, String> {
 ///
 /// The alphabet keeps ids safe to put into Redis hash fields, stream entries, logs and URLs
 /// without escaping, and excludes the `|` that the issue script uses as a separator.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, ToSchema)]
 #[serde(transparent)]
+#[schema(value_type = String, pattern = "^[A-Za-z0-9._:@-]{1,64}$", example = "alice")]
 pub struct UserId(String);
 
 impl UserId {

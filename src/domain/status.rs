@@ -1,9 +1,10 @@
 //! Where a day of an event stands.
 
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// The status of one day of an event, as `GET /v1/coupon/count` reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DayStatus {
     /// The event has not started, or the day's window has not opened yet.

@@ -3,20 +3,34 @@
 use actix_web::{HttpResponse, web};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::error::ApiError;
 use crate::domain::{DayStatus, EventId, parse_day};
 use crate::store;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CountQuery {
+    /// The event (required).
+    #[param(required = true, format = Uuid, example = "0b7e0c8e-2f4a-4e7b-9a51-3c1f6a2d9e10")]
     event_id: Option<String>,
+    /// The event day, "YYYY-MM-DD"; default: the day on now, by the Redis clock.
+    #[param(format = Date, example = "2026-05-01")]
     day: Option<String>,
 }
 
-#[derive(Serialize)]
-struct CountResponse {
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "event_id": "0b7e0c8e-2f4a-4e7b-9a51-3c1f6a2d9e10",
+    "day": "2026-05-01",
+    "issued": 37,
+    "daily_limit": 100,
+    "remaining": 63,
+    "status": "open"
+}))]
+pub struct CountResponse {
     event_id: EventId,
     day: NaiveDate,
     issued: u64,
@@ -25,6 +39,14 @@ struct CountResponse {
     status: DayStatus,
 }
 
+/// A day's counter: issued, limit, remaining and where the day stands.
+#[utoipa::path(
+    get,
+    path = "/v1/coupon/count",
+    tag = "coupons",
+    params(CountQuery),
+    responses((status = 200, description = "The day's counter", body = CountResponse)),
+)]
 #[tracing::instrument(name = "count", skip_all, fields(event_id = query.event_id.as_deref()))]
 pub async fn count(state: web::Data<AppState>, query: web::Query<CountQuery>) -> Result<HttpResponse, ApiError> {
     let event_id = query

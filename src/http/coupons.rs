@@ -1,18 +1,33 @@
 //! A user's coupons and redemption, from Postgres.
 
 use actix_web::{HttpResponse, web};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::AppState;
 use super::auth::Caller;
 use super::error::ApiError;
 use super::extract::JsonBody;
-use crate::domain::{CouponId, UserId};
+use crate::domain::{Coupon, CouponId, UserId};
 use crate::store::coupons::{self, Redemption};
 
-/// `GET /v1/users/{user_id}/coupons`. Coupons appear here once the writer has stored them,
-/// normally well under a second after they are issued.
-/// With `AUTH_MODE=jwt`, only the token's user may list their coupons.
+/// A user's coupons.
+#[derive(Serialize, ToSchema)]
+pub struct CouponList {
+    coupons: Vec<Coupon>,
+}
+
+/// A user's coupons, from Postgres, each with when it was redeemed.
+///
+/// Coupons appear here once the writer has stored them, normally well under a second after
+/// they are issued. With `AUTH_MODE=jwt`, only the token's user may list their coupons.
+#[utoipa::path(
+    get,
+    path = "/v1/users/{user_id}/coupons",
+    tag = "coupons",
+    params(("user_id" = String, Path, description = "1 to 64 characters of `A-Z a-z 0-9 . _ : @ -`", example = "alice")),
+    responses((status = 200, description = "The user's coupons, newest first (at most 1,000)", body = CouponList)),
+)]
 pub async fn for_user(
     state: web::Data<AppState>,
     caller: Caller,
@@ -20,18 +35,28 @@ pub async fn for_user(
 ) -> Result<HttpResponse, ApiError> {
     let user: UserId = caller.user(Some(&user))?;
     let coupons = coupons::for_user(&state.db, &user).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "coupons": coupons })))
+    Ok(HttpResponse::Ok().json(CouponList { coupons }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RedeemRequest {
-    /// Required with `AUTH_MODE=body`; with `jwt` optional, and if given it must be the token's.
+    /// The user redeeming; must be the coupon's holder. Required with `AUTH_MODE=body`; with
+    /// `jwt` optional, and if given it must be the token's.
     #[serde(default)]
+    #[schema(example = "alice")]
     user_id: Option<String>,
 }
 
-/// `POST /v1/coupons/{coupon_id}/redeem` with `{"user_id": ...}`.
+/// Redeem (use) a coupon, once, by its holder, before it expires.
+#[utoipa::path(
+    post,
+    path = "/v1/coupons/{coupon_id}/redeem",
+    tag = "coupons",
+    params(("coupon_id" = String, Path, format = Uuid, description = "The coupon id", example = "019a2b3c-4d5e-7f60-8a9b-0c1d2e3f4a5b")),
+    request_body = RedeemRequest,
+    responses((status = 200, description = "Redeemed: the coupon with `redeemed_at` set", body = Coupon)),
+)]
 #[tracing::instrument(name = "redeem", skip_all, fields(coupon_id = %coupon_id, outcome))]
 pub async fn redeem(
     state: web::Data<AppState>,

@@ -7,7 +7,7 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::domain::Coupon;
 use crate::issuing::RedisFailure;
@@ -115,6 +115,15 @@ impl ApiError {
             Self::RateLimited(_) => "rate_limited",
         }
     }
+
+    /// The JSON body this error is answered with (also the OpenAPI document's examples).
+    pub fn body(&self) -> Value {
+        let mut body = json!({ "error": { "code": self.code(), "message": self.to_string() } });
+        if let Self::AlreadyIssued(coupon) = self {
+            body["coupon"] = json!(coupon);
+        }
+        body
+    }
 }
 
 /// Seconds a client should wait before retrying a 503.
@@ -143,10 +152,6 @@ impl ResponseError for ApiError {
         if let Self::Internal(cause) = self {
             tracing::error!(error = ?cause, "internal error");
         }
-        let mut body = json!({ "error": { "code": self.code(), "message": self.to_string() } });
-        if let Self::AlreadyIssued(coupon) = self {
-            body["coupon"] = json!(coupon);
-        }
         let mut response = HttpResponse::build(self.status_code());
         if let Self::Unavailable(_) = self {
             response.insert_header((header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS)));
@@ -170,7 +175,7 @@ impl ResponseError for ApiError {
             }
             _ => {}
         }
-        response.json(body)
+        response.json(self.body())
     }
 }
 

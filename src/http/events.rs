@@ -4,6 +4,7 @@
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::ApiError;
@@ -11,17 +12,34 @@ use super::extract::{Admin, JsonBody};
 use crate::domain::{Discount, Event, EventId, NewEvent, NewEventRequest, TimeOfDay, parse_daily_limit};
 
 /// An event as the API shows it.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "0b7e0c8e-2f4a-4e7b-9a51-3c1f6a2d9e10",
+    "name": "Half price drop",
+    "timezone": "Asia/Seoul",
+    "starts_on": "2026-05-01",
+    "ends_on": "2026-05-05",
+    "daily_open": "13:00",
+    "daily_close": "15:00",
+    "daily_limit": 100,
+    "valid_days_after_end": 30,
+    "discount": {"kind": "percent", "value": 50},
+    "coupons_valid_until": "2026-06-04T15:00:00Z",
+    "created_at": "2026-04-20T09:12:44.512Z"
+}))]
 pub struct EventView<'a> {
     id: EventId,
     name: &'a str,
     timezone: &'a str,
     starts_on: NaiveDate,
     ends_on: NaiveDate,
+    #[schema(value_type = String, example = "13:00")]
     daily_open: TimeOfDay,
+    #[schema(value_type = String, example = "15:00")]
     daily_close: TimeOfDay,
     daily_limit: u32,
     valid_days_after_end: u32,
+    #[schema(value_type = Discount)]
     discount: &'a Discount,
     /// The instant (exclusive) until which this event's coupons can be used.
     coupons_valid_until: DateTime<Utc>,
@@ -47,6 +65,21 @@ impl<'a> From<&'a Event> for EventView<'a> {
     }
 }
 
+/// Every event, newest first.
+#[derive(Serialize, ToSchema)]
+pub struct EventList<'a> {
+    events: Vec<EventView<'a>>,
+}
+
+/// Create an event (admin). Events do not change once created.
+#[utoipa::path(
+    post,
+    path = "/v1/events",
+    tag = "admin",
+    security(("admin_token" = [])),
+    request_body = NewEventRequest,
+    responses((status = 201, description = "Created", body = EventView)),
+)]
 #[tracing::instrument(name = "create_event", skip_all, fields(event_id))]
 pub async fn create(
     _: Admin,
@@ -60,26 +93,57 @@ pub async fn create(
     Ok(HttpResponse::Created().json(EventView::from(event.as_ref())))
 }
 
+/// List every event, newest first (admin).
+#[utoipa::path(
+    get,
+    path = "/v1/events",
+    tag = "admin",
+    security(("admin_token" = [])),
+    responses((status = 200, description = "Every event", body = EventList)),
+)]
 pub async fn list(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let events = state.catalog.list().await?;
     let views: Vec<EventView> = events.iter().map(|e| EventView::from(e.as_ref())).collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "events": views })))
+    Ok(HttpResponse::Ok().json(EventList { events: views }))
 }
 
+/// One event (admin).
+#[utoipa::path(
+    get,
+    path = "/v1/events/{id}",
+    tag = "admin",
+    security(("admin_token" = [])),
+    params(("id" = String, Path, format = Uuid, description = "The event id", example = "0b7e0c8e-2f4a-4e7b-9a51-3c1f6a2d9e10")),
+    responses((status = 200, description = "The event", body = EventView)),
+)]
 pub async fn show(_: Admin, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = EventId::parse(&id).map_err(|e| ApiError::invalid("event id", e))?;
     let event = state.catalog.get(id).await?.ok_or(ApiError::EventNotFound)?;
     Ok(HttpResponse::Ok().json(EventView::from(event.as_ref())))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LimitChange {
+    /// From 1 to 100,000,000.
+    #[schema(example = 150)]
     daily_limit: i64,
 }
 
-/// Changes the daily limit, from today's day on. A raise answers once it is in force everywhere:
-/// after a fence of about `SOLD_OUT_MEMORY_MS + REDIS_TIMEOUT_MS` (see `issuing::sold_out`).
+/// Change the daily limit, from today's day on.
+///
+/// A lower limit applies at once. A raise answers once it is in force on every instance: after
+/// a fence of about `SOLD_OUT_MEMORY_MS + REDIS_TIMEOUT_MS`, so that no instance still answers
+/// `sold_out` from memory (see `issuing::sold_out`).
+#[utoipa::path(
+    patch,
+    path = "/v1/events/{id}",
+    tag = "admin",
+    security(("admin_token" = [])),
+    params(("id" = String, Path, format = Uuid, description = "The event id", example = "0b7e0c8e-2f4a-4e7b-9a51-3c1f6a2d9e10")),
+    request_body = LimitChange,
+    responses((status = 200, description = "The event with its new limit, in force", body = EventView)),
+)]
 #[tracing::instrument(name = "set_limit", skip_all, fields(event_id = %id))]
 pub async fn set_limit(
     _: Admin,

@@ -4,14 +4,34 @@ use std::time::{Duration, Instant};
 
 use actix_web::{HttpResponse, web};
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 use super::AppState;
 
+/// The process is up (liveness).
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "health",
+    responses((status = 200, description = "Up", body = Health)),
+)]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
 /// 200 when Redis and Postgres both answer, 503 otherwise, with a report per dependency.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "health",
+    responses(
+        (status = 200, description = "Redis and Postgres answer", body = Readiness),
+        (status = 503, description = "A dependency does not answer", body = Readiness,
+         example = json!({"status": "unavailable", "checks": {
+             "redis": {"ok": false, "error": "unreachable or not answering"},
+             "postgres": {"ok": true, "latency_ms": 0.8}}})),
+    ),
+)]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let (redis, postgres) = tokio::join!(
         check(state.issuer.ping()),
@@ -45,4 +65,41 @@ async fn check<E: std::fmt::Display>(probe: impl Future<Output = Result<(), E>>)
             json!({ "ok": false, "error": "unreachable or not answering" })
         }
     }
+}
+
+/// `GET /healthz`'s body.
+#[derive(ToSchema)]
+#[schema(example = json!({"status": "ok"}))]
+#[allow(dead_code)] // schemas only: the handlers build the JSON with `json!`
+pub struct Health {
+    status: String,
+}
+
+/// `GET /readyz`'s body: a report per dependency.
+#[derive(ToSchema)]
+#[schema(example = json!({"status": "ready", "checks": {
+    "redis": {"ok": true, "latency_ms": 0.4},
+    "postgres": {"ok": true, "latency_ms": 0.9}}}))]
+#[allow(dead_code)]
+pub struct Readiness {
+    /// `ready` or `unavailable`.
+    status: String,
+    checks: Checks,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct Checks {
+    redis: Check,
+    postgres: Check,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct Check {
+    ok: bool,
+    /// When `ok`.
+    latency_ms: Option<f64>,
+    /// When not `ok`; never the underlying error's text.
+    error: Option<String>,
 }

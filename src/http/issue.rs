@@ -2,6 +2,7 @@
 
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
+use utoipa::ToSchema;
 
 use super::AppState;
 use super::auth::Caller;
@@ -10,15 +11,29 @@ use super::extract::JsonBody;
 use crate::domain::{EventId, UserId};
 use crate::issuing::IssueOutcome;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IssueRequest {
+    #[schema(format = Uuid, example = "0b7e0c8e-2f4a-4e7b-9a51-3c1f6a2d9e10")]
     event_id: String,
-    /// Required with `AUTH_MODE=body`; with `jwt` optional, and if given it must be the token's.
+    /// 1 to 64 characters of `A-Z a-z 0-9 . _ : @ -`. Required with `AUTH_MODE=body` (trusted as
+    /// given: authenticate upstream); with `jwt` optional, and if given it must be the token's.
     #[serde(default)]
+    #[schema(example = "alice")]
     user_id: Option<String>,
 }
 
+/// Issue today's coupon of an event to a user.
+///
+/// One atomic Redis script checks the window (by the Redis clock), the user and today's limit.
+/// Safe to retry: a user who already holds today's coupon gets 409 with that same coupon.
+#[utoipa::path(
+    post,
+    path = "/v1/coupon/issue",
+    tag = "coupons",
+    request_body = IssueRequest,
+    responses((status = 201, description = "Issued: the new coupon", body = crate::domain::Coupon)),
+)]
 #[tracing::instrument(name = "issue", skip_all, fields(event_id = %body.0.event_id, outcome))]
 pub async fn issue(
     state: web::Data<AppState>,

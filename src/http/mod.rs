@@ -12,17 +12,21 @@ mod extract;
 mod health;
 mod issue;
 pub mod limits;
+pub mod openapi;
 
 use std::sync::Arc;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
 use actix_web::middleware::{Next, from_fn};
-use actix_web::{ResponseError, web};
+use actix_web::{ResponseError, Route, web};
 use sqlx::PgPool;
 use tokio::sync::Semaphore;
 
 pub use error::{ApiError, TokenProblem};
+pub use events::EventView;
+pub use extract::parse_json;
 
 use crate::catalog::Catalog;
 use crate::issuing::Issuer;
@@ -53,23 +57,51 @@ pub fn routes(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceConfig
             .app_data(
                 web::PathConfig::default().error_handler(|e, _| ApiError::InvalidRequest(format!("path: {e}")).into()),
             )
-            .route("/healthz", web::get().to(health::healthz))
-            .route("/readyz", web::get().to(health::readyz))
-            .service(
-                web::scope("/v1")
-                    .wrap(from_fn(shed))
-                    .wrap(from_fn(limits::limit_clients))
-                    .route("/coupon/issue", web::post().to(issue::issue))
-                    .route("/coupon/count", web::get().to(count::count))
-                    .route("/events", web::post().to(events::create))
-                    .route("/events", web::get().to(events::list))
-                    .route("/events/{id}", web::get().to(events::show))
-                    .route("/events/{id}", web::patch().to(events::set_limit))
-                    .route("/users/{user_id}/coupons", web::get().to(coupons::for_user))
-                    .route("/coupons/{coupon_id}/redeem", web::post().to(coupons::redeem)),
-            )
+            .service(openapi::swagger_ui())
+            .service(web::redirect("/swagger-ui", "/swagger-ui/"));
+        for (method, path, handler) in root_routes() {
+            cfg.route(path, handler.method(method));
+        }
+        let v1 = v1_routes().into_iter().fold(
+            web::scope("/v1")
+                .wrap(from_fn(shed))
+                .wrap(from_fn(limits::limit_clients)),
+            |scope, (method, path, handler)| scope.route(path, handler.method(method)),
+        );
+        cfg.service(v1)
             .default_service(web::to(|| async { ApiError::RouteNotFound.error_response() }));
     }
+}
+
+/// The API's routes outside `/v1`. With `v1_routes`, the one list of what `routes` mounts;
+/// `api_routes` reads the same lists, so the OpenAPI test cannot drift from what is served.
+fn root_routes() -> Vec<(Method, &'static str, Route)> {
+    vec![
+        (Method::GET, "/healthz", web::to(health::healthz)),
+        (Method::GET, "/readyz", web::to(health::readyz)),
+    ]
+}
+
+/// The API's routes under `/v1`, behind load shedding.
+fn v1_routes() -> Vec<(Method, &'static str, Route)> {
+    vec![
+        (Method::POST, "/coupon/issue", web::to(issue::issue)),
+        (Method::GET, "/coupon/count", web::to(count::count)),
+        (Method::POST, "/events", web::to(events::create)),
+        (Method::GET, "/events", web::to(events::list)),
+        (Method::GET, "/events/{id}", web::to(events::show)),
+        (Method::PATCH, "/events/{id}", web::to(events::set_limit)),
+        (Method::GET, "/users/{user_id}/coupons", web::to(coupons::for_user)),
+        (Method::POST, "/coupons/{coupon_id}/redeem", web::to(coupons::redeem)),
+    ]
+}
+
+/// Every API route `routes` mounts, as (method, full path). The OpenAPI document must list
+/// exactly these (tested); the routes that serve the document itself are not API routes.
+pub fn api_routes() -> Vec<(Method, String)> {
+    let root = root_routes().into_iter().map(|(m, p, _)| (m, p.to_string()));
+    let v1 = v1_routes().into_iter().map(|(m, p, _)| (m, format!("/v1{p}")));
+    root.chain(v1).collect()
 }
 
 /// Caps requests in flight. Past the cap a request is answered 503 with `Retry-After` at once,

@@ -3,6 +3,8 @@
 
 mod auth;
 mod bad_input;
+mod chromium;
+mod cli;
 mod concurrency;
 mod errors;
 mod events;
@@ -10,6 +12,7 @@ mod helpers;
 mod lifecycle;
 mod limit_changes;
 mod limits;
+mod openapi;
 mod proxy;
 mod reconcile;
 mod recovery;

@@ -1,0 +1,189 @@
+//! `coupon-issuer inspect EVENT [--day DAY]`: one event day as Redis and Postgres see it, so an
+//! operator never has to type Redis commands on a sale day.
+
+use anyhow::Context as _;
+use chrono::{DateTime, NaiveDate, Utc};
+use clap::Args;
+use redis::AsyncCommands;
+use redis::streams::{StreamPendingReply, StreamRangeReply};
+use serde::Serialize;
+
+use super::{Connection, Session, print_json, table};
+use crate::domain::{DayStatus, Event, EventId, parse_day};
+use crate::issuing::WRITER_GROUP;
+use crate::store;
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The event id.
+    event: String,
+    /// The event day, YYYY-MM-DD; default: the day on now, by the Redis clock.
+    #[arg(long)]
+    day: Option<String>,
+}
+
+/// What `inspect` reports.
+#[derive(Debug, Serialize)]
+struct Inspection {
+    event_id: EventId,
+    name: String,
+    day: NaiveDate,
+    /// The Redis clock, which decides the windows.
+    now: DateTime<Utc>,
+    status: DayStatus,
+    /// `None` when the event has no window that day.
+    window_open: Option<DateTime<Utc>>,
+    window_close: Option<DateTime<Utc>>,
+    /// The day's counter in Redis; `None` when Redis has none (nothing issued yet, or its keys
+    /// have expired after the day).
+    issued: Option<u64>,
+    daily_limit: u32,
+    remaining: u64,
+    /// Users holding the day's coupon, by Redis (equals `issued`).
+    users: u64,
+    /// Coupons of the day stored in Postgres.
+    stored: u64,
+    /// Entries in the event's stream not yet stored (all days).
+    stream_length: u64,
+    /// Entries read by a writer and not yet acknowledged.
+    pending: u64,
+    /// Entries the writer could not read.
+    dead_letters: u64,
+    /// Age of the oldest entry still in the stream: how far the writer is behind. 0 when the
+    /// stream is empty.
+    writer_lag_ms: i64,
+    /// Whether Redis holds the event's settings (the issue script refuses without them).
+    published: bool,
+}
+
+pub async fn run_inspect(connection: &Connection, args: InspectArgs) -> anyhow::Result<()> {
+    let id = EventId::parse(&args.event).map_err(|e| anyhow::anyhow!("event id: {e}"))?;
+    let day = args
+        .day
+        .as_deref()
+        .map(|d| parse_day(d).context("--day: must be a date \"YYYY-MM-DD\""))
+        .transpose()?;
+    let ctx = connection.open().await?;
+    let event = ctx.catalog.get(id).await?.context("no such event")?;
+    let inspection = inspect(&ctx, &event, day).await?;
+    if ctx.json {
+        print_json(&inspection)
+    } else {
+        print_table(&event, &inspection);
+        Ok(())
+    }
+}
+
+async fn inspect(ctx: &Session, event: &Event, day: Option<NaiveDate>) -> anyhow::Result<Inspection> {
+    let now = ctx.issuer.now().await?;
+    let day = day.unwrap_or_else(|| event.current_day(now));
+    let keys = ctx.issuer.keys();
+    let mut conn = ctx.issuer.connection();
+
+    let mut pipe = redis::pipe();
+    pipe.exists(keys.settings(event.id))
+        .get(keys.day_count(event.id, day))
+        .hlen(keys.day_users(event.id, day))
+        .xlen(keys.stream(event.id))
+        .xlen(keys.dead_letters(event.id))
+        .xrange_count(keys.stream(event.id), "-", "+", 1);
+    let (published, issued, users, stream_length, dead_letters, oldest): (
+        bool,
+        Option<u64>,
+        u64,
+        u64,
+        u64,
+        StreamRangeReply,
+    ) = pipe.query_async(&mut conn).await.context("reading Redis")?;
+    // XPENDING fails when the writer's group does not exist yet: nothing is pending then.
+    let pending: redis::RedisResult<StreamPendingReply> = conn.xpending(keys.stream(event.id), WRITER_GROUP).await;
+    let pending = match pending {
+        Ok(reply) => reply.count() as u64,
+        Err(_) => 0,
+    };
+    let writer_lag_ms = oldest
+        .ids
+        .first()
+        .and_then(|entry| entry.id.split('-').next()?.parse::<i64>().ok())
+        .map_or(0, |added_ms| (now.timestamp_millis() - added_ms).max(0));
+    let stored = store::coupons::count_day(&ctx.db, event.id, day).await?;
+
+    let window = event.window_on(day);
+    let counted = issued.unwrap_or(stored);
+    Ok(Inspection {
+        event_id: event.id,
+        name: event.name.clone(),
+        day,
+        now,
+        status: event.status_on(day, now, counted),
+        window_open: window.map(|w| w.open),
+        window_close: window.map(|w| w.close),
+        issued,
+        daily_limit: event.daily_limit,
+        remaining: u64::from(event.daily_limit).saturating_sub(counted),
+        users,
+        stored,
+        stream_length,
+        pending,
+        dead_letters,
+        writer_lag_ms,
+        published,
+    })
+}
+
+/// The status as the API spells it (`not_open`, `sold_out`, ...).
+fn status_name(status: DayStatus) -> String {
+    serde_json::to_value(status)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+fn print_table(event: &Event, i: &Inspection) {
+    let tz = event.timezone;
+    let local = |t: DateTime<Utc>| {
+        let here = t.with_timezone(&tz).format("%Y-%m-%d %H:%M:%S %Z");
+        if tz == chrono_tz::UTC {
+            here.to_string()
+        } else {
+            format!("{here} ({} UTC)", t.format("%H:%M:%S"))
+        }
+    };
+    let window = match (i.window_open, i.window_close) {
+        (Some(open), Some(close)) => format!("{} .. {}", local(open), local(close)),
+        _ => "no window this day".to_string(),
+    };
+    let issued = match i.issued {
+        Some(n) => n.to_string(),
+        None => format!("none in Redis (Postgres has {})", i.stored),
+    };
+    let mut t = table(&["", &format!("{} ({})", i.event_id, i.name)]);
+    let rows = [
+        ("day", i.day.to_string()),
+        ("now (Redis clock)", local(i.now)),
+        ("window", window),
+        ("status", status_name(i.status)),
+        ("issued", issued),
+        ("daily limit", i.daily_limit.to_string()),
+        ("remaining", i.remaining.to_string()),
+        ("users holding one", i.users.to_string()),
+        ("stored in Postgres", i.stored.to_string()),
+        ("stream length", i.stream_length.to_string()),
+        ("pending (read, not acked)", i.pending.to_string()),
+        ("dead letters", i.dead_letters.to_string()),
+        ("writer lag", format!("{} ms", i.writer_lag_ms)),
+        (
+            "published to Redis",
+            if i.published {
+                "yes"
+            } else {
+                "NO: requests answer 503 until it is"
+            }
+            .to_string(),
+        ),
+    ];
+    for (field, value) in rows {
+        t.add_row(vec![field.to_string(), value]);
+    }
+    println!("{t}");
+}
