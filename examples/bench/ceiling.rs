@@ -90,11 +90,10 @@ impl Ceiling<'_> {
             .del(keys.settings(event.id))
             .del(keys.windows(event.id))
             .del(keys.stream(event.id));
-        for day in [Utc::now().date_naive()] {
-            cleanup
-                .del(keys.day_count(event.id, day))
-                .del(keys.day_users(event.id, day));
-        }
+        let day = Utc::now().date_naive();
+        cleanup
+            .del(keys.day_count(event.id, day))
+            .del(keys.day_users(event.id, day));
         let _: () = cleanup.query_async(&mut conn).await?;
         Ok(rps)
     }

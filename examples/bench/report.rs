@@ -117,7 +117,7 @@ impl Report {
         );
         let _ = writeln!(
             t,
-            "{:<11} {:>8} {:>7} {:>7} {:>8} {:>7}  {:<30} {:>6} {:>7} {:>5} {:>8} {:>10}  {}",
+            "{:<11} {:>8} {:>7} {:>7} {:>8} {:>7}  {:<30} {:>6} {:>7} {:>5} {:>8} {:>10}  Postgres",
             "scenario",
             "req/s",
             "p50 ms",
@@ -130,7 +130,6 @@ impl Report {
             "CPU",
             "/ceiling",
             "writer lag",
-            "Postgres"
         );
         for (scenario, runs) in &self.scenarios {
             let m = |f: fn(&ScenarioFigures) -> f64| median(runs.iter().map(f).collect());

@@ -91,7 +91,7 @@ impl Scenario {
             tokio::spawn(async move {
                 let mut tick = 0u64;
                 while running.load(Ordering::Relaxed) {
-                    if tick % 10 == 0 {
+                    if tick.is_multiple_of(10) {
                         usage.lock().await.sample();
                     }
                     if let Ok(len) = redis::cmd("XLEN").arg(&stream).query_async::<u64>(&mut redis).await {
