@@ -70,6 +70,10 @@ pub struct Settings {
     /// HTTP worker threads (0: one per core).
     #[arg(long, env = "HTTP_WORKERS", default_value_t = 0)]
     pub http_workers: usize,
+
+    /// The strategy lab (`LAB_*`), off by default.
+    #[command(flatten)]
+    pub lab: crate::lab::LabSettings,
 }
 
 impl Settings {

@@ -13,12 +13,16 @@
 //! Around them: [`catalog`] (events, cached and published to Redis), [`restore`] (rebuilding
 //! Redis state from Postgres when Redis lost it), [`config`], [`startup`] (wiring and graceful
 //! shutdown) and [`telemetry`].
+//!
+//! Apart from that flow: [`lab`], the strategy lab (eight ways to hand out limited coupons,
+//! measured side by side; mounted only with `LAB_ENABLED=true`).
 
 pub mod catalog;
 pub mod config;
 pub mod domain;
 pub mod http;
 pub mod issuing;
+pub mod lab;
 pub mod restore;
 pub mod startup;
 pub mod store;

@@ -17,6 +17,7 @@ use crate::catalog::Catalog;
 use crate::config::Settings;
 use crate::http::{self, AppState};
 use crate::issuing::{Issuer, Keys};
+use crate::lab::Lab;
 use crate::store;
 use crate::writer::{Writer, WriterConfig};
 
@@ -63,12 +64,22 @@ impl Application {
             .then(|| writer(&settings, db.clone(), keys, catalog.clone()))
             .transpose()?;
 
+        let lab = settings
+            .lab
+            .enabled
+            .then(|| {
+                let client = redis::Client::open(settings.redis_url.as_str())?;
+                let prefix = &settings.redis_key_prefix;
+                Lab::new(&settings.lab, db.clone(), client, prefix, settings.redis_timeout())
+            })
+            .transpose()?;
         let state = web::Data::new(AppState {
             issuer,
             catalog,
             db,
             admin_token: settings.admin_token().map(str::to_owned),
             in_flight: Arc::new(Semaphore::new(settings.max_in_flight)),
+            lab,
         });
         let listener = TcpListener::bind(&settings.listen_addr)
             .with_context(|| format!("cannot listen on {}", settings.listen_addr))?;

@@ -10,6 +10,7 @@ mod events;
 mod extract;
 mod health;
 mod issue;
+mod lab;
 
 use std::sync::Arc;
 
@@ -34,11 +35,14 @@ pub struct AppState {
     pub admin_token: Option<String>,
     /// Permits for requests in flight; none left means shed (503), never queue.
     pub in_flight: Arc<Semaphore>,
+    /// The strategy lab, when `LAB_ENABLED=true`; `None` leaves `/v1/lab` unmounted (404).
+    pub lab: Option<crate::lab::Lab>,
 }
 
 /// Mounts every route.
 pub fn routes(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
+        let lab = state.lab.clone();
         cfg.app_data(state)
             .app_data(
                 web::QueryConfig::default()
@@ -58,7 +62,12 @@ pub fn routes(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceConfig
                     .route("/events", web::get().to(events::list))
                     .route("/events/{id}", web::get().to(events::show))
                     .route("/users/{user_id}/coupons", web::get().to(coupons::for_user))
-                    .route("/coupons/{coupon_id}/redeem", web::post().to(coupons::redeem)),
+                    .route("/coupons/{coupon_id}/redeem", web::post().to(coupons::redeem))
+                    .configure(|cfg| {
+                        if let Some(lab) = lab {
+                            cfg.service(lab::scope(lab));
+                        }
+                    }),
             )
             .default_service(web::to(|| async { ApiError::RouteNotFound.error_response() }));
     }

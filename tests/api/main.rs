@@ -5,6 +5,7 @@ mod concurrency;
 mod errors;
 mod events;
 mod helpers;
+mod lab;
 mod lifecycle;
 mod proxy;
 mod recovery;
