@@ -1,4 +1,5 @@
-//! The `coupon-issuer` command: `serve` runs the service, `migrate` applies migrations.
+//! The `coupon-issuer` command: `serve` runs the service, `migrate` applies migrations, `compare`
+//! runs the strategy lab.
 
 use clap::{Parser, Subcommand};
 use coupon_issuer::config::Settings;
@@ -25,6 +26,8 @@ enum Command {
         )]
         database_url: String,
     },
+    /// Run every strategy of the lab under the same spike and print one table (see README).
+    Compare(coupon_issuer::lab::compare::CompareArgs),
 }
 
 #[tokio::main]
@@ -38,6 +41,7 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!("migrations applied");
             Ok(())
         }
+        Command::Compare(args) => coupon_issuer::lab::compare::run(args).await,
     }
 }
 
