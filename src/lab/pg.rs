@@ -90,12 +90,27 @@ pub async fn for_update(db: &PgPool, coupon: Uuid, user: &str) -> Result<Outcome
 
 /// The same steps inside `lab_give()` (migrations/20261121060000_lab.sql): one round trip, so
 /// the row lock is held for the function's run time instead of five network round trips.
+///
+/// A refusal comes back as an error with SQLSTATE `LAB01` (already issued) or `LAB02` (sold
+/// out): raising rolls the transaction back instead of committing a row lock (see the
+/// function's header for why that matters).
 pub async fn function(db: &PgPool, coupon: Uuid, user: &str) -> Result<Outcome, LabError> {
-    let code: String = sqlx::query_scalar("SELECT lab_give($1, $2)")
+    let answer = sqlx::query_scalar::<_, String>("SELECT lab_give($1, $2)")
         .bind(coupon)
         .bind(user)
         .fetch_one(db)
-        .await?;
+        .await;
+    let code = match answer {
+        Ok(code) => code,
+        Err(e) => {
+            let state = e.as_database_error().and_then(|d| d.code()).map(|c| c.into_owned());
+            return match state.as_deref() {
+                Some("LAB01") => Ok(Outcome::AlreadyIssued),
+                Some("LAB02") => Ok(Outcome::SoldOut),
+                _ => Err(e.into()),
+            };
+        }
+    };
     Outcome::from_code(&code)
         .ok_or_else(|| LabError::Postgres(sqlx::Error::Protocol(format!("lab_give returned {code}"))))
 }
