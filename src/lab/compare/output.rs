@@ -52,7 +52,7 @@ const GAP: f64 = 110.0;
 
 pub fn svg(rows: &[Row], subtitle: &str) -> String {
     let height = TOP + ROW_H * rows.len() as f64 + 40.0;
-    let width = LABEL_W + 2.0 * PANEL_W + GAP + 40.0;
+    let width = LABEL_W + 2.0 * PANEL_W + GAP + 200.0; // room for the longest label
     let left = LABEL_W;
     let right = LABEL_W + PANEL_W + GAP;
     let max_rps = rows.iter().map(|r| r.requests_per_sec).fold(1.0, f64::max);
