@@ -14,6 +14,9 @@
 //! Redis state from Postgres when Redis lost it), [`config`], [`startup`] (wiring and graceful
 //! shutdown) and [`telemetry`]; [`reconcile`] compares and repairs Redis against Postgres
 //! (`coupon-issuer reconcile`); [`cli`] is the admin command line (events, inspect).
+//!
+//! Apart from that flow: [`lab`], the strategy lab (eight ways to hand out limited coupons,
+//! measured side by side; mounted only with `LAB_ENABLED=true`).
 
 pub mod catalog;
 pub mod cli;
@@ -21,6 +24,7 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod issuing;
+pub mod lab;
 pub mod reconcile;
 pub mod restore;
 pub mod startup;

@@ -1,6 +1,6 @@
 //! The `coupon-issuer` command: `serve` runs the service, `migrate` applies migrations,
 //! `reconcile` compares (and repairs) Redis against Postgres; `events` and `inspect` are the
-//! admin CLI (see `coupon_issuer::cli`).
+//! admin CLI (see `coupon_issuer::cli`); `compare` runs the strategy lab.
 
 use clap::{Parser, Subcommand};
 use coupon_issuer::config::Settings;
@@ -44,6 +44,8 @@ enum Command {
         #[command(flatten)]
         args: cli::InspectArgs,
     },
+    /// Run every strategy of the lab under the same spike and print one table (see README).
+    Compare(coupon_issuer::lab::compare::CompareArgs),
 }
 
 #[tokio::main]
@@ -69,6 +71,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Events { connection, command } => admin(cli::run_events(&connection, command).await),
         Command::Inspect { connection, args } => admin(cli::run_inspect(&connection, args).await),
+        Command::Compare(args) => coupon_issuer::lab::compare::run(args).await,
     }
 }
 

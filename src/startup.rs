@@ -17,6 +17,7 @@ use crate::catalog::Catalog;
 use crate::config::Settings;
 use crate::http::{self, AppState};
 use crate::issuing::{Issuer, Keys};
+use crate::lab::Lab;
 use crate::store;
 use crate::writer::{Writer, WriterConfig};
 
@@ -73,6 +74,15 @@ impl Application {
             Vec::new()
         };
 
+        let lab = settings
+            .lab
+            .enabled
+            .then(|| {
+                let client = redis::Client::open(settings.redis_url.as_str())?;
+                let prefix = &settings.redis_key_prefix;
+                Lab::new(&settings.lab, db.clone(), client, prefix, settings.redis_timeout())
+            })
+            .transpose()?;
         let state = web::Data::new(AppState {
             issuer,
             catalog,
@@ -81,6 +91,7 @@ impl Application {
             in_flight: Arc::new(Semaphore::new(settings.max_in_flight)),
             jwt: http::auth::JwtVerifier::from_settings(&settings)?.map(Arc::new),
             limits: Arc::new(http::limits::RateLimits::from_settings(&settings)),
+            lab,
         });
         http::limits::RateLimits::spawn_janitor(&state.limits);
         let listener = TcpListener::bind(&settings.listen_addr)

@@ -11,6 +11,7 @@ mod events;
 mod extract;
 mod health;
 mod issue;
+mod lab;
 pub mod limits;
 pub mod openapi;
 
@@ -44,11 +45,14 @@ pub struct AppState {
     pub jwt: Option<Arc<auth::JwtVerifier>>,
     /// Per-client and per-user rate limits (each may be off).
     pub limits: Arc<limits::RateLimits>,
+    /// The strategy lab, when `LAB_ENABLED=true`; `None` leaves `/v1/lab` unmounted (404).
+    pub lab: Option<crate::lab::Lab>,
 }
 
 /// Mounts every route.
 pub fn routes(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
+        let lab = state.lab.clone();
         cfg.app_data(state)
             .app_data(
                 web::QueryConfig::default()
@@ -68,6 +72,12 @@ pub fn routes(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceConfig
                 .wrap(from_fn(limits::limit_clients)),
             |scope, (method, path, handler)| scope.route(path, handler.method(method)),
         );
+        // The strategy lab is not part of the API (nor of its document): mounted only when on.
+        let v1 = v1.configure(|cfg| {
+            if let Some(lab) = lab {
+                cfg.service(lab::scope(lab));
+            }
+        });
         cfg.service(v1)
             .default_service(web::to(|| async { ApiError::RouteNotFound.error_response() }));
     }

@@ -9,6 +9,7 @@ mod concurrency;
 mod errors;
 mod events;
 mod helpers;
+mod lab;
 mod lifecycle;
 mod limit_changes;
 mod limits;
