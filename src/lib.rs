@@ -12,13 +12,14 @@
 //!
 //! Around them: [`catalog`] (events, cached and published to Redis), [`restore`] (rebuilding
 //! Redis state from Postgres when Redis lost it), [`config`], [`startup`] (wiring and graceful
-//! shutdown) and [`telemetry`].
+//! shutdown) and [`telemetry`]; [`metrics`] counts what happens, for `/metrics` and `/live`.
 
 pub mod catalog;
 pub mod config;
 pub mod domain;
 pub mod http;
 pub mod issuing;
+pub mod metrics;
 pub mod restore;
 pub mod startup;
 pub mod store;

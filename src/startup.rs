@@ -17,6 +17,7 @@ use crate::catalog::Catalog;
 use crate::config::Settings;
 use crate::http::{self, AppState};
 use crate::issuing::{Issuer, Keys};
+use crate::metrics::Metrics;
 use crate::store;
 use crate::writer::{Writer, WriterConfig};
 
@@ -58,10 +59,12 @@ impl Application {
             Err(e) => tracing::warn!(error = %e, "cannot publish events to Redis yet"),
         }
 
+        let metrics = Metrics::new(settings.max_in_flight);
         let writer = settings
             .writer_enabled
             .then(|| writer(&settings, db.clone(), keys, catalog.clone()))
-            .transpose()?;
+            .transpose()?
+            .map(|w| w.with_metrics(metrics.clone()));
 
         let state = web::Data::new(AppState {
             issuer,
@@ -69,15 +72,20 @@ impl Application {
             db,
             admin_token: settings.admin_token().map(str::to_owned),
             in_flight: Arc::new(Semaphore::new(settings.max_in_flight)),
+            metrics,
         });
         let listener = TcpListener::bind(&settings.listen_addr)
             .with_context(|| format!("cannot listen on {}", settings.listen_addr))?;
         let port = listener.local_addr()?.port();
         let app_state = state.clone();
-        let mut server = HttpServer::new(move || App::new().configure(http::routes(app_state.clone())))
-            .listen(listener)?
-            .disable_signals()
-            .shutdown_timeout(settings.shutdown_timeout_secs);
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(actix_web::middleware::from_fn(http::observe))
+                .configure(http::routes(app_state.clone()))
+        })
+        .listen(listener)?
+        .disable_signals()
+        .shutdown_timeout(settings.shutdown_timeout_secs);
         if settings.http_workers > 0 {
             server = server.workers(settings.http_workers);
         }

@@ -10,6 +10,9 @@ mod events;
 mod extract;
 mod health;
 mod issue;
+mod live;
+mod metrics;
+mod observe;
 
 use std::sync::Arc;
 
@@ -21,9 +24,11 @@ use sqlx::PgPool;
 use tokio::sync::Semaphore;
 
 pub use error::ApiError;
+pub use observe::observe;
 
 use crate::catalog::Catalog;
 use crate::issuing::Issuer;
+use crate::metrics::Metrics;
 
 /// What every handler shares.
 pub struct AppState {
@@ -34,6 +39,8 @@ pub struct AppState {
     pub admin_token: Option<String>,
     /// Permits for requests in flight; none left means shed (503), never queue.
     pub in_flight: Arc<Semaphore>,
+    /// What `/metrics` and `/live` show.
+    pub metrics: Metrics,
 }
 
 /// Mounts every route.
@@ -49,6 +56,11 @@ pub fn routes(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceConfig
             )
             .route("/healthz", web::get().to(health::healthz))
             .route("/readyz", web::get().to(health::readyz))
+            .route("/metrics", web::get().to(metrics::metrics))
+            .route("/live", web::get().to(live::page))
+            .route("/live/live.js", web::get().to(live::script))
+            .route("/live/live.css", web::get().to(live::style))
+            .route("/live/stats.json", web::get().to(live::stats))
             .service(
                 web::scope("/v1")
                     .wrap(from_fn(shed))
@@ -70,11 +82,13 @@ async fn shed(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let permit = req
-        .app_data::<web::Data<AppState>>()
-        .map(|state| state.in_flight.clone().try_acquire_owned());
+    let state = req.app_data::<web::Data<AppState>>();
+    let permit = state.map(|state| state.in_flight.clone().try_acquire_owned());
     match permit {
         Some(Err(_)) => {
+            if let Some(state) = state {
+                state.metrics.shed();
+            }
             let busy = ApiError::Unavailable("too many requests in flight").error_response();
             Ok(req.into_response(busy).map_into_right_body())
         }
