@@ -7,6 +7,8 @@
 #   stop_local_services   stop the project-local instances under .local/
 #                         (never touches any other Redis/Postgres)
 #   svc_apt_install PKG.. install Debian packages (sudo when not root)
+#   ensure_chromium       make sure a headless Chromium is installed (Debian's
+#                         `chromium`), for the tests that open pages in it
 #
 # ensure_services first tries REDIS_URL / DATABASE_URL (or the service's
 # defaults). Only when one is unreachable does it start a project-local
@@ -443,4 +445,15 @@ stop_local_services() {
         _svc_log "services: no local instances running under .local/"
     fi
     return 0
+}
+
+# ensure_chromium : the browser the page tests drive (`chromium --headless`).
+# $CHROMIUM names another binary; otherwise Debian's `chromium` is installed
+# with apt-get when missing, with a font so pages (and screenshots) have text.
+ensure_chromium() {
+    if command -v "${CHROMIUM:-chromium}" >/dev/null 2>&1; then
+        return 0
+    fi
+    svc_apt_install chromium fonts-dejavu-core || return 1
+    command -v chromium >/dev/null 2>&1 || _svc_die "chromium: still missing after apt-get install"
 }
