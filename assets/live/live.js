@@ -80,7 +80,8 @@ function render(stats) {
   $("issued-rps").textContent = previous ? fmt(overall.issued || 0) : "–";
   const p50 = quantile(0.5, stats.latency, previous && previous.latency);
   const p99 = quantile(0.99, stats.latency, previous && previous.latency);
-  $("latency").textContent = previous ? ms(p50) + " / " + ms(p99) : "–";
+  const bare = (s) => (Number.isFinite(s) ? fmt(s * 1000, s < 0.01 ? 2 : 1) : "–");
+  $("latency").textContent = previous ? bare(p50) + " / " + bare(p99) + " ms" : "–";
   $("in-flight").textContent = fmt(stats.in_flight) + " / " + fmt(stats.in_flight_limit);
   const shed = previous && dt > 0 ? Math.max(0, stats.shed - previous.shed) / dt : NaN;
   $("shed").textContent = fmt(shed);

@@ -83,9 +83,18 @@ async fn read_event(issuer: &Issuer, event: &Event, now: DateTime<Utc>) -> anyho
     pipe.get(keys.day_count(event.id, day))
         .xlen(&stream)
         .xlen(keys.dead_letters(event.id))
-        .xrange_count(&stream, "-", "+", 1);
-    let (issued, stream_length, dead_letters, oldest): (Option<u64>, u64, u64, StreamRangeReply) =
-        pipe.query_async(&mut conn).await?;
+        .xrange_count(&stream, "-", "+", 1)
+        // The clock again, in the same pipeline: entries added since `now` are not "from the
+        // future", and the lag is measured against the moment the oldest entry was seen.
+        .cmd("TIME");
+    let (issued, stream_length, dead_letters, oldest, (secs, micros)): (
+        Option<u64>,
+        u64,
+        u64,
+        StreamRangeReply,
+        (i64, i64),
+    ) = pipe.query_async(&mut conn).await?;
+    let seen_ms = secs * 1000 + micros / 1000;
     // Apart, because it fails (NOGROUP) while the event is being published again.
     let pending = conn
         .xpending::<_, _, StreamPendingReply>(&stream, WRITER_GROUP)
@@ -96,7 +105,7 @@ async fn read_event(issuer: &Issuer, event: &Event, now: DateTime<Utc>) -> anyho
         .ids
         .first()
         .and_then(|entry| entry.id.split('-').next()?.parse::<i64>().ok());
-    let writer_lag_seconds = oldest_ms.map_or(0.0, |ms| (now.timestamp_millis() - ms).max(0) as f64 / 1000.0);
+    let writer_lag_seconds = oldest_ms.map_or(0.0, |ms| (seen_ms - ms).max(0) as f64 / 1000.0);
     let issued = issued.unwrap_or(0);
     Ok(EventSnapshot {
         event_id: event.id,
