@@ -23,7 +23,7 @@ pub use entry::coupon_from_entry;
 use crate::catalog::Catalog;
 use crate::domain::EventId;
 use crate::issuing::{Keys, WRITER_GROUP, ensure_writer_group};
-use crate::metrics::{Metrics, WriterBatch};
+use crate::metrics::Metrics;
 use crate::store;
 
 /// How the writer reads.
@@ -173,20 +173,9 @@ impl Writer {
         let source = self.next_source();
         tracing::Span::current().record("source", tracing::field::debug(source));
         let result = self.step(source).await;
-        let span = tracing::Span::current();
-        match &result {
-            Ok(Outcome::Idle) => {
-                span.record("outcome", "idle");
-            }
-            Ok(Outcome::Stored { .. }) => {
-                span.record("outcome", "stored");
-                tracing::debug!(target: "writer", "batch stored");
-            }
-            Err(_) => {
-                span.record("outcome", "failed");
-                self.metrics.writer_failure();
-                self.own_pending = true;
-            }
+        observe::finished(&result, &self.metrics);
+        if result.is_err() {
+            self.own_pending = true;
         }
         result
     }
@@ -256,23 +245,7 @@ impl Writer {
         }
         let _: () = pipe.query_async(&mut conn).await?;
 
-        let summary = observe::summarize(&batch);
-        let span = tracing::Span::current();
-        span.record("entries", batch.len());
-        span.record("inserted", inserted);
-        span.record("event_id", summary.events.as_str());
-        span.record("day", summary.days.as_str());
-        span.record("latency_ms", observe::millis(started.elapsed()));
-        if let Some(lag) = summary.lag {
-            span.record("lag_ms", lag.as_millis() as u64);
-        }
-        self.metrics.writer_batch(WriterBatch {
-            entries: batch.len(),
-            inserted,
-            dead: dead.len(),
-            took: started.elapsed(),
-            lag: summary.lag,
-        });
+        observe::stored(&self.metrics, &batch, inserted, dead.len(), started.elapsed());
         Ok(Outcome::Stored {
             entries: batch.len(),
             inserted,

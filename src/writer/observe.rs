@@ -6,19 +6,67 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redis::streams::StreamId;
 
+use super::{Outcome, WriterError};
 use crate::domain::EventId;
+use crate::metrics::{Metrics, WriterBatch};
+
+/// Records a stored batch into the current `writer_batch` span and the metrics.
+pub(super) fn stored(
+    metrics: &Metrics,
+    batch: &[(String, EventId, StreamId)],
+    inserted: u64,
+    dead: usize,
+    took: Duration,
+) {
+    let summary = summarize(batch);
+    let span = tracing::Span::current();
+    span.record("entries", batch.len());
+    span.record("inserted", inserted);
+    span.record("event_id", summary.events.as_str());
+    span.record("day", summary.days.as_str());
+    span.record("latency_ms", millis(took));
+    if let Some(lag) = summary.lag {
+        span.record("lag_ms", lag.as_millis() as u64);
+    }
+    metrics.writer_batch(WriterBatch {
+        entries: batch.len(),
+        inserted,
+        dead,
+        took,
+        lag: summary.lag,
+    });
+}
+
+/// Records how a step ended: `outcome` in the span, a log line for a stored batch (DEBUG,
+/// target `writer`), a failure in the metrics (the loop logs the error itself).
+pub(super) fn finished(result: &Result<Outcome, WriterError>, metrics: &Metrics) {
+    let span = tracing::Span::current();
+    match result {
+        Ok(Outcome::Idle) => {
+            span.record("outcome", "idle");
+        }
+        Ok(Outcome::Stored { .. }) => {
+            span.record("outcome", "stored");
+            tracing::debug!(target: "writer", "batch stored");
+        }
+        Err(_) => {
+            span.record("outcome", "failed");
+            metrics.writer_failure();
+        }
+    }
+}
 
 /// The events and days in a batch, each list joined by `,` (a batch usually holds one of
 /// each), and how long ago its oldest entry was issued.
-pub(super) struct BatchSummary {
-    pub events: String,
-    pub days: String,
+struct BatchSummary {
+    events: String,
+    days: String,
     /// Entry ids begin with the Redis clock's milliseconds at XADD; measured against this
     /// host's clock, so it is only as exact as the two clocks agree.
-    pub lag: Option<Duration>,
+    lag: Option<Duration>,
 }
 
-pub(super) fn summarize(batch: &[(String, EventId, StreamId)]) -> BatchSummary {
+fn summarize(batch: &[(String, EventId, StreamId)]) -> BatchSummary {
     let events: BTreeSet<EventId> = batch.iter().map(|(_, e, _)| *e).collect();
     let days: BTreeSet<String> = batch
         .iter()
@@ -43,6 +91,6 @@ fn join<T: std::fmt::Display>(items: impl Iterator<Item = T>) -> String {
 }
 
 /// Milliseconds with microsecond precision, for log fields.
-pub(crate) fn millis(d: Duration) -> f64 {
+fn millis(d: Duration) -> f64 {
     d.as_micros() as f64 / 1000.0
 }
