@@ -141,6 +141,12 @@ impl Catalog {
         ensure_published(&self.issuer, &self.db, event, Publish::Again).await
     }
 
+    /// Whether the event is in the cache: known, without asking Postgres. Metrics label only
+    /// known events, so a flood of made-up ids cannot grow the label set.
+    pub fn knows(&self, id: EventId) -> bool {
+        self.read_cache(|c| c.contains_key(&id))
+    }
+
     /// Changes whenever an event this instance had not seen arrives.
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)

@@ -12,8 +12,9 @@
 //!
 //! Around them: [`catalog`] (events, cached and published to Redis), [`restore`] (rebuilding
 //! Redis state from Postgres when Redis lost it), [`config`], [`startup`] (wiring and graceful
-//! shutdown) and [`telemetry`]; [`reconcile`] compares and repairs Redis against Postgres
-//! (`coupon-issuer reconcile`); [`cli`] is the admin command line (events, inspect).
+//! shutdown) and [`telemetry`]; [`metrics`] counts what happens, for `/metrics` and `/live`;
+//! [`reconcile`] compares and repairs Redis against Postgres (`coupon-issuer reconcile`); [`cli`]
+//! is the admin command line (events, inspect).
 //!
 //! Apart from that flow: [`lab`], the strategy lab (eight ways to hand out limited coupons,
 //! measured side by side; mounted only with `LAB_ENABLED=true`).
@@ -25,6 +26,7 @@ pub mod domain;
 pub mod http;
 pub mod issuing;
 pub mod lab;
+pub mod metrics;
 pub mod reconcile;
 pub mod restore;
 pub mod startup;

@@ -18,6 +18,7 @@ use crate::config::Settings;
 use crate::http::{self, AppState};
 use crate::issuing::{Issuer, Keys};
 use crate::lab::Lab;
+use crate::metrics::Metrics;
 use crate::store;
 use crate::writer::{Writer, WriterConfig};
 
@@ -66,9 +67,13 @@ impl Application {
             Err(e) => tracing::warn!(error = %e, "cannot publish events to Redis yet"),
         }
 
+        let metrics = Metrics::new(settings.max_in_flight);
         let writers = if settings.writer_enabled {
             (0..settings.writer_concurrency.max(1))
-                .map(|_| writer(&settings, db.clone(), keys.clone(), catalog.clone()))
+                .map(|_| {
+                    writer(&settings, db.clone(), keys.clone(), catalog.clone())
+                        .map(|w| w.with_metrics(metrics.clone()))
+                })
                 .collect::<anyhow::Result<Vec<_>>>()?
         } else {
             Vec::new()
@@ -92,16 +97,21 @@ impl Application {
             jwt: http::auth::JwtVerifier::from_settings(&settings)?.map(Arc::new),
             limits: Arc::new(http::limits::RateLimits::from_settings(&settings)),
             lab,
+            metrics,
         });
         http::limits::RateLimits::spawn_janitor(&state.limits);
         let listener = TcpListener::bind(&settings.listen_addr)
             .with_context(|| format!("cannot listen on {}", settings.listen_addr))?;
         let port = listener.local_addr()?.port();
         let app_state = state.clone();
-        let mut server = HttpServer::new(move || App::new().configure(http::routes(app_state.clone())))
-            .listen(listener)?
-            .disable_signals()
-            .shutdown_timeout(settings.shutdown_timeout_secs);
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(actix_web::middleware::from_fn(http::observe))
+                .configure(http::routes(app_state.clone()))
+        })
+        .listen(listener)?
+        .disable_signals()
+        .shutdown_timeout(settings.shutdown_timeout_secs);
         if settings.http_workers > 0 {
             server = server.workers(settings.http_workers);
         }

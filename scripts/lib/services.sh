@@ -448,15 +448,12 @@ stop_local_services() {
 }
 
 # ensure_chromium : the headless browser tests need Debian's `chromium` (or
-# $CHROMIUM). Installed like redis/postgres when missing; the tests fail loudly
-# without it rather than skip.
+# $CHROMIUM), with a font so pages (and screenshots) have text. Installed like
+# redis/postgres when missing; the tests fail loudly without it rather than skip.
 ensure_chromium() {
-    if [[ -n ${CHROMIUM:-} && -x $CHROMIUM ]]; then
+    if command -v "${CHROMIUM:-chromium}" >/dev/null 2>&1; then
         return 0
     fi
-    if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then
-        return 0
-    fi
-    svc_apt_install chromium || return 1
+    svc_apt_install chromium fonts-dejavu-core || return 1
     command -v chromium >/dev/null 2>&1 || _svc_die "chromium: not found even after installing it"
 }

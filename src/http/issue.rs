@@ -1,5 +1,7 @@
 //! `POST /v1/coupon/issue`: the hot path. Validate, run the script, answer what it decided.
 
+use std::time::Instant;
+
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -27,6 +29,9 @@ pub struct IssueRequest {
 ///
 /// One atomic Redis script checks the window (by the Redis clock), the user and today's limit.
 /// Safe to retry: a user who already holds today's coupon gets 409 with that same coupon.
+///
+/// Records `event_id`, `day` and `outcome` into the request's span (see `observe`), and counts
+/// the answer by event and outcome.
 #[utoipa::path(
     post,
     path = "/v1/coupon/issue",
@@ -34,28 +39,63 @@ pub struct IssueRequest {
     request_body = IssueRequest,
     responses((status = 201, description = "Issued: the new coupon", body = crate::domain::Coupon)),
 )]
-#[tracing::instrument(name = "issue", skip_all, fields(event_id = %body.0.event_id, outcome))]
 pub async fn issue(
     state: web::Data<AppState>,
     caller: Caller,
     body: JsonBody<IssueRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let event = EventId::parse(&body.0.event_id).map_err(|e| ApiError::invalid("event_id", e))?;
-    let user: UserId = caller.user(body.0.user_id.as_deref())?;
+    let (event, answer) = decide(&state, &caller, &body.0).await;
+    let code = answer.as_ref().err().map_or("issued", ApiError::code);
+    tracing::Span::current().record("outcome", code);
+    state.metrics.issue_outcome(event, code);
+    answer
+}
+
+/// The answer, and the event to count it under: only an event known to exist (the script
+/// found its settings, or the catalog holds it), so made-up ids cannot grow the label set;
+/// they are all counted as `unknown`.
+async fn decide(
+    state: &AppState,
+    caller: &Caller,
+    body: &IssueRequest,
+) -> (Option<EventId>, Result<HttpResponse, ApiError>) {
+    let event = match EventId::parse(&body.event_id) {
+        Ok(event) => event,
+        Err(e) => return (None, Err(ApiError::invalid("event_id", e))),
+    };
+    let span = tracing::Span::current();
+    span.record("event_id", tracing::field::display(event));
+    let known = || state.catalog.knows(event).then_some(event);
+    let user: UserId = match caller.user(body.user_id.as_deref()) {
+        Ok(user) => user,
+        Err(e) => return (known(), Err(e)),
+    };
     // Before the script: a bot's retries cost a hash lookup here, not a Redis round trip.
-    state.limits.check_user(&user)?;
+    if let Err(e) = state.limits.check_user(&user) {
+        return (known(), Err(e));
+    }
+    let started = Instant::now();
     let outcome = state.issuer.issue(event, &user).await;
-    let answer = match outcome? {
+    state.metrics.redis_script(started.elapsed(), outcome.is_ok());
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(e) => return (known(), Err(e.into())),
+    };
+    if let Some(day) = outcome.day() {
+        span.record("day", tracing::field::display(day));
+    }
+    let answer = match outcome {
         IssueOutcome::Issued(coupon) => Ok(HttpResponse::Created().json(coupon)),
         IssueOutcome::AlreadyIssued(coupon) => Err(ApiError::AlreadyIssued(Box::new(coupon))),
         IssueOutcome::SoldOut { .. } => Err(ApiError::SoldOut),
         IssueOutcome::NotOpen => Err(ApiError::NotOpen),
         IssueOutcome::Closed => Err(ApiError::Closed),
-        IssueOutcome::Missing => Err(missing_event(&state, event).await),
+        IssueOutcome::Missing => {
+            let answer = Err(missing_event(state, event).await);
+            return (known(), answer);
+        }
     };
-    let code = answer.as_ref().err().map_or("issued", ApiError::code);
-    tracing::Span::current().record("outcome", code);
-    answer
+    (Some(event), answer)
 }
 
 /// Redis has no state for the event. Unknown to Postgres too: 404. Known: Redis lost it (or it

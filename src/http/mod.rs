@@ -13,6 +13,9 @@ mod health;
 mod issue;
 mod lab;
 pub mod limits;
+mod live;
+mod metrics;
+mod observe;
 pub mod openapi;
 
 use std::sync::Arc;
@@ -28,9 +31,11 @@ use tokio::sync::Semaphore;
 pub use error::{ApiError, TokenProblem};
 pub use events::EventView;
 pub use extract::parse_json;
+pub use observe::observe;
 
 use crate::catalog::Catalog;
 use crate::issuing::Issuer;
+use crate::metrics::Metrics;
 
 /// What every handler shares.
 pub struct AppState {
@@ -47,6 +52,8 @@ pub struct AppState {
     pub limits: Arc<limits::RateLimits>,
     /// The strategy lab, when `LAB_ENABLED=true`; `None` leaves `/v1/lab` unmounted (404).
     pub lab: Option<crate::lab::Lab>,
+    /// What `/metrics` and `/live` show.
+    pub metrics: Metrics,
 }
 
 /// Mounts every route.
@@ -66,6 +73,9 @@ pub fn routes(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceConfig
         for (method, path, handler) in root_routes() {
             cfg.route(path, handler.method(method));
         }
+        for (path, handler) in operator_routes() {
+            cfg.route(path, handler);
+        }
         let v1 = v1_routes().into_iter().fold(
             web::scope("/v1")
                 .wrap(from_fn(shed))
@@ -81,6 +91,19 @@ pub fn routes(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceConfig
         cfg.service(v1)
             .default_service(web::to(|| async { ApiError::RouteNotFound.error_response() }));
     }
+}
+
+/// The operator's pages outside the API (and its document): Prometheus metrics and the live
+/// sale page with its assets and numbers. Not behind shedding: a saturated service must still
+/// be watchable.
+pub fn operator_routes() -> Vec<(&'static str, Route)> {
+    vec![
+        ("/metrics", web::get().to(metrics::metrics)),
+        ("/live", web::get().to(live::page)),
+        ("/live/live.js", web::get().to(live::script)),
+        ("/live/live.css", web::get().to(live::style)),
+        ("/live/stats.json", web::get().to(live::stats)),
+    ]
 }
 
 /// The API's routes outside `/v1`. With `v1_routes`, the one list of what `routes` mounts;
@@ -120,11 +143,13 @@ async fn shed(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let permit = req
-        .app_data::<web::Data<AppState>>()
-        .map(|state| state.in_flight.clone().try_acquire_owned());
+    let state = req.app_data::<web::Data<AppState>>();
+    let permit = state.map(|state| state.in_flight.clone().try_acquire_owned());
     match permit {
         Some(Err(_)) => {
+            if let Some(state) = state {
+                state.metrics.shed();
+            }
             let busy = ApiError::Unavailable("too many requests in flight").error_response();
             Ok(req.into_response(busy).map_into_right_body())
         }

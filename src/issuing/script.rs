@@ -36,6 +36,15 @@ pub struct BadReply(pub Vec<String>);
 
 impl IssueOutcome {
     /// Reads the script's reply (see the `Returns` header of `lua/issue.lua`).
+    /// The event day the script answered for, when it named one.
+    pub fn day(&self) -> Option<NaiveDate> {
+        match self {
+            Self::Issued(c) | Self::AlreadyIssued(c) => Some(c.day),
+            Self::SoldOut { day, .. } => Some(*day),
+            Self::NotOpen | Self::Closed | Self::Missing => None,
+        }
+    }
+
     pub fn from_reply(event_id: EventId, user_id: &UserId, reply: Vec<String>) -> Result<Self, BadReply> {
         let parsed = match reply.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
             ["issued", rest @ ..] => coupon(event_id, user_id, rest).map(IssueOutcome::Issued),

@@ -7,6 +7,7 @@
 //! When Postgres is down the loop backs off and retries, and the stream is the buffer.
 
 mod entry;
+mod observe;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -22,6 +23,7 @@ pub use entry::coupon_from_entry;
 use crate::catalog::Catalog;
 use crate::domain::EventId;
 use crate::issuing::{Keys, WRITER_GROUP, ensure_writer_group};
+use crate::metrics::Metrics;
 use crate::store;
 
 /// How the writer reads.
@@ -74,6 +76,8 @@ pub struct Writer {
     keys: Keys,
     catalog: Catalog,
     config: WriterConfig,
+    /// Where batches are counted; a private registry unless `with_metrics` gives the app's.
+    metrics: Metrics,
     /// Set after any failure: the next step rereads this consumer's unacknowledged entries.
     own_pending: bool,
     last_claim: Option<Instant>,
@@ -98,11 +102,18 @@ impl Writer {
             keys,
             catalog,
             config,
+            metrics: Metrics::new(0),
             own_pending: true,
             last_claim: None,
             streams: Vec::new(),
             streams_loaded: None,
         }
+    }
+
+    /// Counts batches into `metrics` (the app's, so `/metrics` shows them).
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Runs steps until `shutdown`, backing off while Redis or Postgres fail. Cancellation is
@@ -147,7 +158,12 @@ impl Writer {
     }
 
     /// One step: read a batch, store it, acknowledge it. Tests call this directly.
-    #[tracing::instrument(name = "writer_batch", skip(self), fields(source, entries, inserted))]
+    #[tracing::instrument(
+        target = "writer",
+        name = "writer_batch",
+        skip(self),
+        fields(source, entries, inserted, event_id, day, outcome, latency_ms, lag_ms)
+    )]
     pub async fn process_batch(&mut self) -> Result<Outcome, WriterError> {
         self.load_streams().await;
         if self.streams.is_empty() {
@@ -157,6 +173,7 @@ impl Writer {
         let source = self.next_source();
         tracing::Span::current().record("source", tracing::field::debug(source));
         let result = self.step(source).await;
+        observe::finished(&result, &self.metrics);
         if result.is_err() {
             self.own_pending = true;
         }
@@ -189,6 +206,8 @@ impl Writer {
         if batch.is_empty() {
             return Ok(Outcome::Idle);
         }
+        // Timed from here: the time to store and acknowledge, not the wait for entries.
+        let started = Instant::now();
 
         let mut coupons = Vec::with_capacity(batch.len());
         let mut dead = Vec::new();
@@ -226,9 +245,7 @@ impl Writer {
         }
         let _: () = pipe.query_async(&mut conn).await?;
 
-        let span = tracing::Span::current();
-        span.record("entries", batch.len());
-        span.record("inserted", inserted);
+        observe::stored(&self.metrics, &batch, inserted, dead.len(), started.elapsed());
         Ok(Outcome::Stored {
             entries: batch.len(),
             inserted,

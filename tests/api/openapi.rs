@@ -12,7 +12,15 @@ use crate::helpers::{TestApp, spawn_app};
 
 /// Routes the service serves that are not part of the API, so not in the document: the
 /// document itself and its viewer. (Add operator pages such as /metrics or /live here.)
-const NOT_IN_THE_DOCUMENT: &[&str] = &["/openapi.json", "/swagger-ui/"];
+const NOT_IN_THE_DOCUMENT: &[&str] = &[
+    "/openapi.json",
+    "/swagger-ui/",
+    "/metrics",
+    "/live",
+    "/live/live.js",
+    "/live/live.css",
+    "/live/stats.json",
+];
 
 const METHODS: [&str; 5] = ["get", "post", "put", "delete", "patch"];
 
@@ -66,6 +74,11 @@ async fn the_document_lists_every_route_the_service_serves() {
         assert_ne!(body["error"]["code"], "not_found", "{method} {path}: {status} {body}");
         assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
     }
+    let operator: Vec<&str> = coupon_issuer::http::operator_routes().iter().map(|(p, _)| *p).collect();
+    assert!(
+        operator.iter().all(|p| NOT_IN_THE_DOCUMENT.contains(p)),
+        "every operator page is listed here: {operator:?}"
+    );
     for path in NOT_IN_THE_DOCUMENT {
         let response = app.client.get(app.url(path)).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::OK, "{path}");
