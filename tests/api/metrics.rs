@@ -8,7 +8,7 @@ use redis::streams::{StreamReadOptions, StreamReadReply};
 use reqwest::StatusCode;
 use uuid::Uuid;
 
-use crate::helpers::{issue_all, spawn_app, spawn_app_with, spawn_app_without_writer, today_utc, users};
+use crate::helpers::{issue_all, spawn_app_with, spawn_app_without_writer, today_utc, users};
 use crate::scrape::{scrape, scrape_until};
 
 const ISSUE: (&str, &str) = ("route", "/v1/coupon/issue");
