@@ -69,6 +69,7 @@ impl Application {
             db,
             admin_token: settings.admin_token().map(str::to_owned),
             in_flight: Arc::new(Semaphore::new(settings.max_in_flight)),
+            writer_stats: writer.as_ref().map(Writer::stats).unwrap_or_default(),
         });
         let listener = TcpListener::bind(&settings.listen_addr)
             .with_context(|| format!("cannot listen on {}", settings.listen_addr))?;

@@ -27,6 +27,8 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let body = json!({
         "status": if ready { "ready" } else { "unavailable" },
         "checks": { "redis": redis, "postgres": postgres },
+        // Not a readiness check: what the writer did, so dead-lettered entries get noticed.
+        "writer": state.writer_stats.snapshot(),
     });
     if ready {
         HttpResponse::Ok().json(body)

@@ -34,6 +34,8 @@ pub struct AppState {
     pub admin_token: Option<String>,
     /// Permits for requests in flight; none left means shed (503), never queue.
     pub in_flight: Arc<Semaphore>,
+    /// This process's writer counters (all zero when it runs no writer).
+    pub writer_stats: Arc<crate::writer::WriterStats>,
 }
 
 /// Mounts every route.

@@ -7,8 +7,11 @@
 //! When Postgres is down the loop backs off and retries, and the stream is the buffer.
 
 mod entry;
+mod poison;
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use deadpool_redis::Pool;
@@ -18,6 +21,7 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 pub use entry::coupon_from_entry;
+pub use poison::{MAX_ATTEMPTS, WriterStats};
 
 use crate::catalog::Catalog;
 use crate::domain::EventId;
@@ -42,9 +46,16 @@ pub struct WriterConfig {
 pub enum Outcome {
     /// Nothing to store.
     Idle,
-    /// `entries` were read and acknowledged; `inserted` of them were new rows (the rest were
-    /// already stored: redeliveries); `dead` could not be read and went to the dead letters.
-    Stored { entries: usize, inserted: u64, dead: usize },
+    /// `entries` were read; `inserted` of them were new rows (the rest were already stored:
+    /// redeliveries); `dead` went to the dead letters (unreadable, or refused by Postgres
+    /// `MAX_ATTEMPTS` times); `retrying` were refused by Postgres and stay pending for another
+    /// try. All but the `retrying` ones were acknowledged.
+    Stored {
+        entries: usize,
+        inserted: u64,
+        dead: usize,
+        retrying: usize,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -74,8 +85,12 @@ pub struct Writer {
     keys: Keys,
     catalog: Catalog,
     config: WriterConfig,
-    /// Set after any failure: the next step rereads this consumer's unacknowledged entries.
-    own_pending: bool,
+    /// When to reread this consumer's unacknowledged entries: at once after a failure (and at
+    /// start), a little later when Postgres refused some of them. `None`: nothing to reread.
+    own_pending: Option<Instant>,
+    /// How many times Postgres refused each entry still pending here, by entry id.
+    refused: HashMap<String, u32>,
+    stats: Arc<WriterStats>,
     last_claim: Option<Instant>,
     /// (stream key, event) for every event whose stream may still hold coupons.
     streams: Vec<(String, EventId)>,
@@ -98,11 +113,18 @@ impl Writer {
             keys,
             catalog,
             config,
-            own_pending: true,
+            own_pending: Some(Instant::now()),
+            refused: HashMap::new(),
+            stats: Arc::default(),
             last_claim: None,
             streams: Vec::new(),
             streams_loaded: None,
         }
+    }
+
+    /// The writer's counters, shared: they stay readable while the writer runs.
+    pub fn stats(&self) -> Arc<WriterStats> {
+        self.stats.clone()
     }
 
     /// Runs steps until `shutdown`, backing off while Redis or Postgres fail. Cancellation is
@@ -158,13 +180,13 @@ impl Writer {
         tracing::Span::current().record("source", tracing::field::debug(source));
         let result = self.step(source).await;
         if result.is_err() {
-            self.own_pending = true;
+            self.own_pending = Some(Instant::now());
         }
         result
     }
 
     fn next_source(&mut self) -> Source {
-        if self.own_pending {
+        if self.own_pending.is_some_and(|at| Instant::now() >= at) {
             return Source::OwnPending;
         }
         let claim_due = self
@@ -182,28 +204,51 @@ impl Writer {
         let mut batch = self.read_or_regroup(&mut conn, source).await?;
         if batch.is_empty() && source != Source::New {
             // Nothing pending or abandoned: go on to new entries, so that `Idle` always means
-            // there was nothing anywhere.
-            self.own_pending = false;
+            // there was nothing anywhere. (Entries held back for another try are still due.)
+            if source == Source::OwnPending {
+                self.own_pending = None;
+            }
             batch = self.read_or_regroup(&mut conn, Source::New).await?;
         }
         if batch.is_empty() {
             return Ok(Outcome::Idle);
         }
 
-        let mut coupons = Vec::with_capacity(batch.len());
+        let mut parsed = Vec::with_capacity(batch.len());
         let mut dead = Vec::new();
         for (_, event, entry) in &batch {
             match coupon_from_entry(*event, entry) {
-                Ok(coupon) => coupons.push(coupon),
-                Err(reason) => dead.push((*event, entry, reason)),
+                Ok(coupon) => parsed.push((entry, coupon)),
+                Err(reason) => dead.push((*event, entry, format!("unreadable: {reason}"))),
             }
         }
-        let inserted = store::coupons::insert_batch(&self.db, &coupons).await?;
+        let coupons: Vec<_> = parsed.iter().map(|(_, c)| c.clone()).collect();
+        let (inserted, refused) = match store::coupons::insert_batch(&self.db, &coupons).await {
+            Ok(n) => (n, Vec::new()),
+            // One entry Postgres refuses must not hold back the rest: find it, store the others.
+            Err(e) if poison::is_refusal(&e) => poison::store_one_by_one(&self.db, &coupons).await?,
+            Err(e) => return Err(e.into()),
+        };
+        let mut held_back = Vec::new();
+        for (i, reason) in refused {
+            let (entry, coupon) = &parsed[i];
+            self.stats.refusals.fetch_add(1, Ordering::Relaxed);
+            let tries = self.refused.entry(entry.id.clone()).or_insert(0);
+            *tries += 1;
+            if *tries >= MAX_ATTEMPTS {
+                self.refused.remove(&entry.id);
+                dead.push((coupon.event_id, *entry, format!("{reason}; tried {MAX_ATTEMPTS} times")));
+            } else {
+                tracing::warn!(event_id = %coupon.event_id, entry_id = %entry.id, tries = *tries, %reason, "postgres refused a stream entry; will try it again");
+                held_back.push(entry.id.as_str());
+            }
+        }
 
-        // Only now, after the commit, may the entries leave the stream.
+        // Only now, after the commit, may the entries leave the stream; refused ones waiting
+        // for another try stay pending here.
         let mut pipe = redis::pipe();
         for (event, entry, reason) in &dead {
-            tracing::error!(event_id = %event, entry_id = %entry.id, %reason, "unreadable stream entry moved to dead letters");
+            tracing::error!(event_id = %event, entry_id = %entry.id, %reason, "stream entry moved to dead letters");
             let mut fields: Vec<(String, String)> = vec![
                 ("source_id".into(), entry.id.clone()),
                 ("reason".into(), reason.clone()),
@@ -217,14 +262,21 @@ impl Writer {
             pipe.xadd(self.keys.dead_letters(*event), "*", &fields).ignore();
         }
         let mut ids_by_stream: HashMap<&str, Vec<&str>> = HashMap::new();
-        for (stream, _, entry) in &batch {
+        for (stream, _, entry) in batch.iter().filter(|(_, _, e)| !held_back.contains(&e.id.as_str())) {
             ids_by_stream.entry(stream).or_default().push(&entry.id);
         }
         for (stream, ids) in &ids_by_stream {
             pipe.xack(stream, WRITER_GROUP, ids).ignore();
             pipe.xdel(stream, ids).ignore();
         }
-        let _: () = pipe.query_async(&mut conn).await?;
+        if !dead.is_empty() || !ids_by_stream.is_empty() {
+            let _: () = pipe.query_async(&mut conn).await?;
+        }
+        self.stats.stored.fetch_add(inserted, Ordering::Relaxed);
+        self.stats.dead_lettered.fetch_add(dead.len() as u64, Ordering::Relaxed);
+        if !held_back.is_empty() {
+            self.own_pending = Some(Instant::now() + poison::RETRY_AFTER);
+        }
 
         let span = tracing::Span::current();
         span.record("entries", batch.len());
@@ -233,6 +285,7 @@ impl Writer {
             entries: batch.len(),
             inserted,
             dead: dead.len(),
+            retrying: held_back.len(),
         })
     }
 

@@ -11,3 +11,7 @@ mod recovery;
 mod redeem;
 mod windows;
 mod writer;
+
+// Issue 4: faults, each with its own servers where it kills one (instances.rs).
+mod faults_poison;
+mod instances;
