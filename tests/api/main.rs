@@ -14,4 +14,5 @@ mod writer;
 
 // Issue 4: faults, each with its own servers where it kills one (instances.rs).
 mod faults_poison;
+mod faults_redis;
 mod instances;
