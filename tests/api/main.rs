@@ -14,5 +14,7 @@ mod writer;
 
 // Issue 4: faults, each with its own servers where it kills one (instances.rs).
 mod faults_poison;
+mod faults_postgres;
+mod faults_process;
 mod faults_redis;
 mod instances;
