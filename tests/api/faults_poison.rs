@@ -78,7 +78,10 @@ async fn an_entry_postgres_refuses_is_retried_then_dead_lettered_without_blockin
     let letter = &dead.ids[0];
     assert_eq!(letter.get::<String>("source_id"), Some(poison_id));
     let reason: String = letter.get("reason").unwrap();
-    assert!(reason.contains("23514"), "the reason names the check violation: {reason}");
+    assert!(
+        reason.contains("23514"),
+        "the reason names the check violation: {reason}"
+    );
     assert_eq!(letter.get::<String>("user_id").as_deref(), Some("poison"));
     let pending: StreamPendingReply = redis.xpending(&stream, WRITER_GROUP).await.unwrap();
     assert_eq!(pending.count(), 0, "nothing left pending");

@@ -36,7 +36,10 @@ async fn postgres_down_for_30_s_mid_spike_issuing_goes_on_and_the_writer_catches
             while running.load(std::sync::atomic::Ordering::Relaxed) {
                 for (_, status, body) in issue_all(app, &event, &users(&format!("w{round}"), 20)).await {
                     if status == StatusCode::CREATED {
-                        issued.lock().unwrap().push(body["coupon_id"].as_str().unwrap().to_owned());
+                        issued
+                            .lock()
+                            .unwrap()
+                            .push(body["coupon_id"].as_str().unwrap().to_owned());
                     } else {
                         not_issued.lock().unwrap().push((status, body));
                     }
@@ -84,7 +87,10 @@ async fn postgres_down_for_30_s_mid_spike_issuing_goes_on_and_the_writer_catches
     );
     assert_eq!(stored.len(), issued.len(), "every issued coupon is stored");
     let stored_ids: HashSet<&str> = stored.iter().map(|(c, _, _)| c.as_str()).collect();
-    assert!(issued.iter().all(|c| stored_ids.contains(c.as_str())), "each one, exactly once");
+    assert!(
+        issued.iter().all(|c| stored_ids.contains(c.as_str())),
+        "each one, exactly once"
+    );
     let seqs: Vec<i32> = stored.iter().map(|(_, _, s)| *s).collect();
     assert_eq!(seqs, (1..=issued.len() as i32).collect::<Vec<_>>());
     assert_eq!(app.get_json("/readyz").await.0, StatusCode::OK);

@@ -72,7 +72,8 @@ async fn killing_one_of_two_instances_mid_spike_loses_nothing_and_oversells_noth
         .get_multiplexed_async_connection()
         .await
         .unwrap();
-    let pending: redis::streams::StreamPendingReply = redis.xpending(keys.stream(event_id), WRITER_GROUP).await.unwrap();
+    let pending: redis::streams::StreamPendingReply =
+        redis.xpending(keys.stream(event_id), WRITER_GROUP).await.unwrap();
 
     let mut issued: HashMap<String, String> = HashMap::new(); // user -> coupon seen as 201
     let mut held: HashMap<String, String> = HashMap::new(); // user -> coupon seen in a 409
@@ -80,10 +81,9 @@ async fn killing_one_of_two_instances_mid_spike_loses_nothing_and_oversells_noth
         for (status, body) in heard {
             match *status {
                 StatusCode::CREATED => issued.insert(user.clone(), body["coupon_id"].as_str().unwrap().to_owned()),
-                StatusCode::CONFLICT => held.insert(
-                    user.clone(),
-                    body["coupon"]["coupon_id"].as_str().unwrap().to_owned(),
-                ),
+                StatusCode::CONFLICT => {
+                    held.insert(user.clone(), body["coupon"]["coupon_id"].as_str().unwrap().to_owned())
+                }
                 StatusCode::GONE => None,
                 other => panic!("{user}: {other} {body}"),
             };
@@ -104,17 +104,25 @@ async fn killing_one_of_two_instances_mid_spike_loses_nothing_and_oversells_noth
     let holders: HashSet<&str> = stored.iter().map(|(_, u)| u.as_str()).collect();
     assert_eq!(holders.len(), LIMIT, "no user twice");
     for (user, coupon) in issued.iter().chain(&held) {
-        assert_eq!(by_coupon.get(coupon.as_str()), Some(&user.as_str()), "{user}'s coupon is stored, once");
+        assert_eq!(
+            by_coupon.get(coupon.as_str()),
+            Some(&user.as_str()),
+            "{user}'s coupon is stored, once"
+        );
     }
     let count: u64 = redis.get(keys.day_count(event_id, today_utc())).await.unwrap();
     assert_eq!(count as usize, LIMIT);
     let started = Instant::now();
     loop {
-        let pending: redis::streams::StreamPendingReply = redis.xpending(keys.stream(event_id), WRITER_GROUP).await.unwrap();
+        let pending: redis::streams::StreamPendingReply =
+            redis.xpending(keys.stream(event_id), WRITER_GROUP).await.unwrap();
         if pending.count() == 0 {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(10), "the survivor claimed what was pending");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the survivor claimed what was pending"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -174,7 +182,10 @@ async fn overload_is_shed_with_503_and_retry_after_while_admitted_requests_stay_
     let answers: Vec<_> = futures::future::join_all(load).await.into_iter().flatten().collect();
     let rss_after = service.rss_kib();
 
-    let shed: Vec<_> = answers.iter().filter(|(s, _, _)| *s == StatusCode::SERVICE_UNAVAILABLE).collect();
+    let shed: Vec<_> = answers
+        .iter()
+        .filter(|(s, _, _)| *s == StatusCode::SERVICE_UNAVAILABLE)
+        .collect();
     let mut admitted: Vec<Duration> = answers
         .iter()
         .filter(|(s, _, _)| *s == StatusCode::CREATED)
@@ -198,7 +209,10 @@ async fn overload_is_shed_with_503_and_retry_after_while_admitted_requests_stay_
     );
     assert!(others.is_empty(), "only 201 or 503: {others:?}");
     assert!(!shed.is_empty(), "the excess is shed");
-    assert!(shed.iter().all(|(_, retry_after, _)| *retry_after), "every 503 says when to retry");
+    assert!(
+        shed.iter().all(|(_, retry_after, _)| *retry_after),
+        "every 503 says when to retry"
+    );
     assert!(admitted.len() > 100, "the service keeps serving under overload");
     assert!(
         pct(99) < Duration::from_secs(5),

@@ -99,7 +99,11 @@ async fn restart_with_aof(policy: &str) -> usize {
     );
     assert_eq!(count as usize, held.len(), "the count and the user records agree");
     assert_eq!(in_stream, count, "every counted coupon is still in the stream");
-    assert_eq!(pending.count(), 50, "entries read but not acknowledged are still pending");
+    assert_eq!(
+        pending.count(),
+        50,
+        "entries read but not acknowledged are still pending"
+    );
     assert!(
         lost.iter().all(|(u, _)| u.starts_with("spike-")),
         "nothing older than a second is lost, whatever the policy"
@@ -108,7 +112,11 @@ async fn restart_with_aof(policy: &str) -> usize {
     // It issues on from there: users cut off get their coupon (201, or 409 if it was issued
     // before the kill), and the writer stores every coupon once, the pending 50 included.
     let retried = retry_until_answered(&app, &event, &spike_users).await;
-    assert!(retried.iter().all(|(_, s, _)| *s == StatusCode::CREATED || *s == StatusCode::CONFLICT));
+    assert!(
+        retried
+            .iter()
+            .all(|(_, s, _)| *s == StatusCode::CREATED || *s == StatusCode::CONFLICT)
+    );
     let mut writer = app.writer.take().unwrap();
     let started = Instant::now();
     loop {
@@ -130,7 +138,11 @@ async fn restart_with_aof(policy: &str) -> usize {
 }
 
 /// Asks again for every user until none is answered 503 (Redis is coming back).
-async fn retry_until_answered(app: &crate::helpers::TestApp, event: &str, who: &[String]) -> Vec<(String, StatusCode, Value)> {
+async fn retry_until_answered(
+    app: &crate::helpers::TestApp,
+    event: &str,
+    who: &[String],
+) -> Vec<(String, StatusCode, Value)> {
     let started = Instant::now();
     loop {
         let answers = issue_all(app, event, who).await;
@@ -177,7 +189,13 @@ async fn redis_restarted_empty_mid_sale_still_sells_exactly_the_limit() {
 
 /// Sends `n` concurrent issue requests for new users; returns each one's status, whether it
 /// carried `Retry-After`, and how long it took.
-async fn wave(client: &reqwest::Client, service: &Service, event: &str, prefix: &str, n: usize) -> Vec<(StatusCode, bool, Duration)> {
+async fn wave(
+    client: &reqwest::Client,
+    service: &Service,
+    event: &str,
+    prefix: &str,
+    n: usize,
+) -> Vec<(StatusCode, bool, Duration)> {
     let url = service.url("/v1/coupon/issue");
     let requests = (0..n).map(|i| {
         let body = json!({ "event_id": event, "user_id": format!("{prefix}-{i}") });
@@ -268,7 +286,10 @@ async fn redis_slow_or_unreachable_means_prompt_503s_and_recovery_by_itself() {
         );
     }
     let rss_after = service.rss_kib();
-    eprintln!("{}; RSS before {rss_before} KiB, after {rss_after} KiB", report.join("; "));
+    eprintln!(
+        "{}; RSS before {rss_before} KiB, after {rss_after} KiB",
+        report.join("; ")
+    );
     assert!(
         rss_after < rss_before + 64 * 1024,
         "memory stays bounded: {rss_before} -> {rss_after} KiB"

@@ -3,9 +3,13 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
+use coupon_issuer::domain::EventId;
+use coupon_issuer::restore::ensure_published;
+use coupon_issuer::store;
+use redis::AsyncCommands;
 use reqwest::StatusCode;
 
-use crate::helpers::{TestApp, issue_all, spawn_app, users};
+use crate::helpers::{TestApp, issue_all, spawn_app, today_utc, users};
 
 /// Deletes every key this test's app has in Redis, as a restart without persistence would.
 async fn wipe_redis(app: &TestApp) {
@@ -80,4 +84,36 @@ pub async fn hammer_until_answered(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     (issued, refused_while_restoring)
+}
+
+/// Two instances rebuild the same lost day at once: the slower one must not move the counter
+/// back under the faster one, which has published the event and is issuing again. (Found by the
+/// soak: a GET, then a SET of the rebuilt count, handed the same numbers out twice when coupons
+/// were issued in between.) Here rebuilds run again and again while the count goes up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_late_rebuild_never_lowers_the_count() {
+    let app = spawn_app().await;
+    let event = app.open_event(100).await;
+    issue_all(&app, &event, &users("early", 60)).await;
+    assert_eq!(app.wait_for_stored(&event, 60, Duration::from_secs(10)).await.len(), 60);
+    let event_id = EventId::parse(&event).unwrap();
+    let count_key = app.keys.day_count(event_id, today_utc());
+    let loaded = store::events::get(&app.db, event_id).await.unwrap().unwrap();
+
+    let issuing = async {
+        let mut redis = app.issuer.connection();
+        for _ in 0..2000 {
+            let _: u64 = redis.incr(&count_key, 1).await.unwrap();
+        }
+    };
+    let rebuilding = async {
+        let mut redis = app.issuer.connection();
+        for _ in 0..30 {
+            let _: () = redis.del(app.keys.settings(event_id)).await.unwrap();
+            ensure_published(&app.issuer, &app.db, &loaded).await.unwrap();
+        }
+    };
+    tokio::join!(issuing, rebuilding);
+    let count: u64 = app.issuer.connection().get(&count_key).await.unwrap();
+    assert_eq!(count, 2060, "no rebuild moved the count back");
 }
