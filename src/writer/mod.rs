@@ -4,7 +4,9 @@
 //! batch in one idempotent statement, and acknowledges the entries only after the commit. So a
 //! crash anywhere leaves entries pending, never lost; they are read again (by this consumer at
 //! its next step, or claimed by another after `claim_idle`), and storing them again is a no-op.
-//! When Postgres is down the loop backs off and retries, and the stream is the buffer.
+//! When Postgres is down the loop backs off and retries, and the stream is the buffer. An entry
+//! that cannot be stored at all (a poison entry) is moved aside without holding back the rest:
+//! see `poison`.
 
 mod entry;
 mod poison;
@@ -88,8 +90,8 @@ pub struct Writer {
     /// When to reread this consumer's unacknowledged entries: at once after a failure (and at
     /// start), a little later when Postgres refused some of them. `None`: nothing to reread.
     own_pending: Option<Instant>,
-    /// How many times Postgres refused each entry still pending here, by entry id.
-    refused: HashMap<String, u32>,
+    /// How many times Postgres refused each entry still pending here.
+    refused: poison::Refusals,
     stats: Arc<WriterStats>,
     last_claim: Option<Instant>,
     /// (stream key, event) for every event whose stream may still hold coupons.
@@ -114,7 +116,7 @@ impl Writer {
             catalog,
             config,
             own_pending: Some(Instant::now()),
-            refused: HashMap::new(),
+            refused: poison::Refusals::default(),
             stats: Arc::default(),
             last_claim: None,
             streams: Vec::new(),
@@ -233,14 +235,12 @@ impl Writer {
         for (i, reason) in refused {
             let (entry, coupon) = &parsed[i];
             self.stats.refusals.fetch_add(1, Ordering::Relaxed);
-            let tries = self.refused.entry(entry.id.clone()).or_insert(0);
-            *tries += 1;
-            if *tries >= MAX_ATTEMPTS {
-                self.refused.remove(&entry.id);
-                dead.push((coupon.event_id, *entry, format!("{reason}; tried {MAX_ATTEMPTS} times")));
-            } else {
-                tracing::warn!(event_id = %coupon.event_id, entry_id = %entry.id, tries = *tries, %reason, "postgres refused a stream entry; will try it again");
-                held_back.push(entry.id.as_str());
+            match self.refused.count(&entry.id) {
+                Some(tries) => {
+                    tracing::warn!(event_id = %coupon.event_id, entry_id = %entry.id, tries, %reason, "postgres refused a stream entry; will try it again");
+                    held_back.push(entry.id.as_str());
+                }
+                None => dead.push((coupon.event_id, *entry, format!("{reason}; tried {MAX_ATTEMPTS} times"))),
             }
         }
 
@@ -249,16 +249,7 @@ impl Writer {
         let mut pipe = redis::pipe();
         for (event, entry, reason) in &dead {
             tracing::error!(event_id = %event, entry_id = %entry.id, %reason, "stream entry moved to dead letters");
-            let mut fields: Vec<(String, String)> = vec![
-                ("source_id".into(), entry.id.clone()),
-                ("reason".into(), reason.clone()),
-            ];
-            fields.extend(
-                entry
-                    .map
-                    .iter()
-                    .map(|(k, v)| (k.clone(), redis::from_redis_value_ref::<String>(v).unwrap_or_default())),
-            );
+            let fields = poison::dead_letter(entry, reason);
             pipe.xadd(self.keys.dead_letters(*event), "*", &fields).ignore();
         }
         let mut ids_by_stream: HashMap<&str, Vec<&str>> = HashMap::new();

@@ -10,9 +10,11 @@
 //! A failure that is not about the data (Postgres unreachable, a timeout, a full disk) is no
 //! reason to give up on any entry: the writer backs off and retries the whole batch, forever.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use redis::streams::StreamId;
 use sqlx::PgPool;
 
 use crate::domain::Coupon;
@@ -78,4 +80,37 @@ fn refusal_reason(error: &sqlx::Error) -> String {
         ),
         other => other.to_string(),
     }
+}
+
+/// How many times Postgres refused each entry still pending at this writer, by entry id.
+#[derive(Debug, Default)]
+pub struct Refusals(HashMap<String, u32>);
+
+impl Refusals {
+    /// Counts one more refusal of `entry_id`: `Some(tries so far)` while it may be tried again,
+    /// `None` once it has been refused `MAX_ATTEMPTS` times (and is forgotten here).
+    pub fn count(&mut self, entry_id: &str) -> Option<u32> {
+        let tries = self.0.entry(entry_id.to_owned()).or_insert(0);
+        *tries += 1;
+        if *tries < MAX_ATTEMPTS {
+            return Some(*tries);
+        }
+        self.0.remove(entry_id);
+        None
+    }
+}
+
+/// A dead letter: where the entry came from, why it is here, and all its fields as they were.
+pub fn dead_letter(entry: &StreamId, reason: &str) -> Vec<(String, String)> {
+    let mut fields = vec![
+        ("source_id".to_owned(), entry.id.clone()),
+        ("reason".to_owned(), reason.to_owned()),
+    ];
+    fields.extend(
+        entry
+            .map
+            .iter()
+            .map(|(k, v)| (k.clone(), redis::from_redis_value_ref::<String>(v).unwrap_or_default())),
+    );
+    fields
 }
