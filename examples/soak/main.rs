@@ -36,8 +36,8 @@ use crate::servers::{OwnPostgres, OwnRedis, Service, free_port};
 pub const ADMIN_TOKEN: &str = "soak-admin-token";
 pub const PREFIX: &str = "coupon";
 /// Coupons per drop, and the users who want one.
-pub const LIMIT: u32 = 2000;
-pub const USERS: usize = 5000;
+pub const LIMIT: u32 = 5000;
+pub const USERS: usize = 12_000;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 4)]
 async fn main() -> anyhow::Result<()> {
@@ -64,7 +64,7 @@ async fn main() -> anyhow::Result<()> {
         .pool_max_idle_per_host(4096)
         .build()?;
     // Every drop's event exists before the faults begin: creating one needs Postgres.
-    let drops = (minutes * 30.0) as usize + 10;
+    let drops = (minutes * 80.0) as usize + 10;
     let mut events = Vec::with_capacity(drops);
     for n in 0..drops {
         events.push(create_event(&client, ports[0], n).await?);
