@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{test_settings, today_utc, users};
 use crate::instances::{Service, create_open_event, service_env};
+use crate::proxy::{Proxy, database_url_via_port, postgres_addr};
 
 /// One user's request to `service`: `None` when the connection failed (the instance is dead).
 async fn issue(client: &reqwest::Client, service_url: &str, event: &str, user: &str) -> Option<(StatusCode, Value)> {
@@ -28,7 +29,15 @@ async fn killing_one_of_two_instances_mid_spike_loses_nothing_and_oversells_noth
     let mut env = service_env(&settings.redis_url, &settings.database_url, &settings.redis_key_prefix);
     // The survivor claims what the dead one read but did not acknowledge after 1 s, not 30.
     env.push(("WRITER_CLAIM_IDLE_MS", "1000".into()));
-    let mut doomed = Service::start(&env);
+    // The doomed instance reaches Postgres through a proxy cut as the spike begins, so that its
+    // writer is sure to die holding entries it read and could not store: the case to prove.
+    let proxy = Proxy::start(postgres_addr(&settings.database_url)).await;
+    let mut doomed_env = env.clone();
+    doomed_env.push((
+        "DATABASE_URL",
+        database_url_via_port(&settings.database_url, proxy.port),
+    ));
+    let mut doomed = Service::start(&doomed_env);
     let survivor = Service::start(&env);
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
@@ -36,6 +45,8 @@ async fn killing_one_of_two_instances_mid_spike_loses_nothing_and_oversells_noth
         .unwrap();
     let event = create_open_event(&client, &doomed, LIMIT as u32).await;
     let urls = [doomed.url("/v1/coupon/issue"), survivor.url("/v1/coupon/issue")];
+    // Its writer's consumer name starts with this (see startup.rs).
+    let doomed_consumer = format!("writer-{}-", doomed.pid());
 
     // 1,200 users for 400 coupons, half of them sent to each instance; a user whose request
     // fails (cut off by the kill, or 503) retries on the other instance until answered.
@@ -59,6 +70,7 @@ async fn killing_one_of_two_instances_mid_spike_loses_nothing_and_oversells_noth
         }
     });
     let kill = async {
+        proxy.cut();
         tokio::time::sleep(Duration::from_millis(150)).await;
         doomed.kill();
     };
@@ -72,8 +84,15 @@ async fn killing_one_of_two_instances_mid_spike_loses_nothing_and_oversells_noth
         .get_multiplexed_async_connection()
         .await
         .unwrap();
-    let pending: redis::streams::StreamPendingReply =
-        redis.xpending(keys.stream(event_id), WRITER_GROUP).await.unwrap();
+    let pending: redis::streams::StreamPendingCountReply = redis
+        .xpending_count(keys.stream(event_id), WRITER_GROUP, "-", "+", 100_000)
+        .await
+        .unwrap();
+    let orphaned = pending
+        .ids
+        .iter()
+        .filter(|p| p.consumer.starts_with(&doomed_consumer))
+        .count();
 
     let mut issued: HashMap<String, String> = HashMap::new(); // user -> coupon seen as 201
     let mut held: HashMap<String, String> = HashMap::new(); // user -> coupon seen in a 409
@@ -92,12 +111,12 @@ async fn killing_one_of_two_instances_mid_spike_loses_nothing_and_oversells_noth
     let stored = stored_after(&settings.database_url, &event, LIMIT).await;
     eprintln!(
         "kill -9 mid-spike: {} answered 201, {} got their coupon in a 409 after a cut-off request, \
-         {} pending in the stream right after the kill, {} stored",
+         {orphaned} read by the dead instance's writer and not acknowledged, {} stored",
         issued.len(),
         held.len(),
-        pending.count(),
         stored.len()
     );
+    assert!(orphaned > 0, "the dead instance left entries pending");
     assert!(issued.len() <= LIMIT, "never over the limit");
     assert_eq!(stored.len(), LIMIT, "sold out, every coupon stored");
     let by_coupon: HashMap<&str, &str> = stored.iter().map(|(c, u)| (c.as_str(), u.as_str())).collect();
