@@ -90,10 +90,10 @@ async fn rebuild_days(issuer: &Issuer, db: &PgPool, event: &Event) -> anyhow::Re
     for (day, coupons) in by_day {
         let users_key = keys.day_users(event.id, day);
         let count_key = keys.day_count(event.id, day);
-        // The numbers handed out: never lower than what Redis still counts, nor than any seq seen.
+        // The numbers handed out: never lower than what Redis still counts, nor than any seq
+        // seen. Raised atomically, because another instance may be rebuilding the same day, or
+        // may already have finished and be issuing again (see lua/raise_count.lua).
         let highest_seq = coupons.iter().map(|c| u64::from(c.seq)).max().unwrap_or(0);
-        let counted: Option<u64> = conn.get(&count_key).await?;
-        let count = highest_seq.max(counted.unwrap_or(0));
         let expire_at = live[&day].timestamp_millis();
 
         let mut pipe = redis::pipe();
@@ -109,12 +109,22 @@ async fn rebuild_days(issuer: &Issuer, db: &PgPool, event: &Event) -> anyhow::Re
                 .collect();
             pipe.hset_multiple(&users_key, &fields).ignore();
         }
-        pipe.set(&count_key, count).ignore();
         pipe.cmd("PEXPIREAT").arg(&users_key).arg(expire_at).ignore();
-        pipe.cmd("PEXPIREAT").arg(&count_key).arg(expire_at).ignore();
         let _: () = pipe.query_async(&mut conn).await?;
+        let count: u64 = raise_count_script()
+            .key(&count_key)
+            .arg(highest_seq)
+            .arg("")
+            .arg(expire_at)
+            .invoke_async(&mut conn)
+            .await?;
         tracing::info!(%day, users = coupons.len(), count, "rebuilt day state");
         rebuilt += coupons.len();
     }
     Ok(rebuilt)
+}
+
+/// `lua/raise_count.lua`, embedded at build time: raises a day's count, never lowers it.
+pub fn raise_count_script() -> redis::Script {
+    redis::Script::new(include_str!("../lua/raise_count.lua"))
 }

@@ -20,7 +20,7 @@ use crate::issuing::{Issuer, Keys};
 use crate::lab::Lab;
 use crate::metrics::Metrics;
 use crate::store;
-use crate::writer::{Writer, WriterConfig};
+use crate::writer::{Writer, WriterConfig, WriterStats};
 
 /// The whole service, built and bound, not yet running.
 pub struct Application {
@@ -68,11 +68,12 @@ impl Application {
         }
 
         let metrics = Metrics::new(settings.max_in_flight);
+        let writer_stats = Arc::new(WriterStats::default());
         let writers = if settings.writer_enabled {
             (0..settings.writer_concurrency.max(1))
                 .map(|_| {
                     writer(&settings, db.clone(), keys.clone(), catalog.clone())
-                        .map(|w| w.with_metrics(metrics.clone()))
+                        .map(|w| w.with_metrics(metrics.clone()).with_stats(writer_stats.clone()))
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?
         } else {
@@ -98,6 +99,7 @@ impl Application {
             limits: Arc::new(http::limits::RateLimits::from_settings(&settings)),
             lab,
             metrics,
+            writer_stats,
         });
         http::limits::RateLimits::spawn_janitor(&state.limits);
         let listener = TcpListener::bind(&settings.listen_addr)

@@ -47,6 +47,8 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let body = json!({
         "status": if ready { "ready" } else { "unavailable" },
         "checks": { "redis": redis, "postgres": postgres },
+        // Not a readiness check: what the writer did, so dead-lettered entries get noticed.
+        "writer": state.writer_stats.snapshot(),
     });
     if ready {
         HttpResponse::Ok().json(body)
@@ -79,12 +81,26 @@ pub struct Health {
 #[derive(ToSchema)]
 #[schema(example = json!({"status": "ready", "checks": {
     "redis": {"ok": true, "latency_ms": 0.4},
-    "postgres": {"ok": true, "latency_ms": 0.9}}}))]
+    "postgres": {"ok": true, "latency_ms": 0.9}},
+    "writer": {"stored": 1200, "dead_lettered": 0, "refusals": 0}}))]
 #[allow(dead_code)]
 pub struct Readiness {
     /// `ready` or `unavailable`.
     status: String,
     checks: Checks,
+    /// Not a readiness check: what this process's writers did since it started.
+    writer: WriterCounts,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct WriterCounts {
+    /// Coupons inserted into Postgres (redeliveries of stored coupons not counted).
+    stored: u64,
+    /// Entries moved to a dead-letter stream: unreadable, or refused by Postgres a few times.
+    dead_lettered: u64,
+    /// Times Postgres refused one entry (each try counts).
+    refusals: u64,
 }
 
 #[derive(ToSchema)]

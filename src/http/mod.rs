@@ -54,6 +54,8 @@ pub struct AppState {
     pub lab: Option<crate::lab::Lab>,
     /// What `/metrics` and `/live` show.
     pub metrics: Metrics,
+    /// This process's writer counters (all zero when it runs no writer).
+    pub writer_stats: Arc<crate::writer::WriterStats>,
 }
 
 /// Mounts every route.

@@ -81,10 +81,11 @@ pub async fn repair(
             Difference::MissingInPostgres { user, record } => store_lost(db, event, snap, user, record).await?,
             Difference::CountMismatch { highest_seq, .. } => {
                 let before = snap.redis_count.unwrap_or(0);
-                let after: u64 = redis::Script::new(include_str!("../../lua/raise_count.lua"))
+                let after: u64 = crate::restore::raise_count_script()
                     .key(&count_key)
                     .arg(*highest_seq)
                     .arg(event.daily_limit)
+                    .arg("")
                     .invoke_async(redis)
                     .await?;
                 if after > before {

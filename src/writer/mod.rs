@@ -4,12 +4,17 @@
 //! batch in one idempotent statement, and acknowledges the entries only after the commit. So a
 //! crash anywhere leaves entries pending, never lost; they are read again (by this consumer at
 //! its next step, or claimed by another after `claim_idle`), and storing them again is a no-op.
-//! When Postgres is down the loop backs off and retries, and the stream is the buffer.
+//! When Postgres is down the loop backs off and retries, and the stream is the buffer. An entry
+//! that cannot be stored at all (a poison entry) is moved aside without holding back the rest:
+//! see `poison`.
 
 mod entry;
 mod observe;
+mod poison;
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use deadpool_redis::Pool;
@@ -19,6 +24,7 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 pub use entry::coupon_from_entry;
+pub use poison::{MAX_ATTEMPTS, WriterStats};
 
 use crate::catalog::Catalog;
 use crate::domain::EventId;
@@ -44,9 +50,16 @@ pub struct WriterConfig {
 pub enum Outcome {
     /// Nothing to store.
     Idle,
-    /// `entries` were read and acknowledged; `inserted` of them were new rows (the rest were
-    /// already stored: redeliveries); `dead` could not be read and went to the dead letters.
-    Stored { entries: usize, inserted: u64, dead: usize },
+    /// `entries` were read; `inserted` of them were new rows (the rest were already stored:
+    /// redeliveries); `dead` went to the dead letters (unreadable, or refused by Postgres
+    /// `MAX_ATTEMPTS` times); `retrying` were refused by Postgres and stay pending for another
+    /// try. All but the `retrying` ones were acknowledged.
+    Stored {
+        entries: usize,
+        inserted: u64,
+        dead: usize,
+        retrying: usize,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -78,8 +91,13 @@ pub struct Writer {
     config: WriterConfig,
     /// Where batches are counted; a private registry unless `with_metrics` gives the app's.
     metrics: Metrics,
-    /// Set after any failure: the next step rereads this consumer's unacknowledged entries.
-    own_pending: bool,
+    /// When to reread this consumer's unacknowledged entries: at once after a failure (and at
+    /// start), a little later when Postgres refused some of them. `None`: nothing to reread.
+    own_pending: Option<Instant>,
+    /// How many times Postgres refused each entry still pending here.
+    refused: poison::Refusals,
+    /// Counters, shared with the process's other writers (see `with_stats`).
+    stats: Arc<WriterStats>,
     last_claim: Option<Instant>,
     /// (stream key, event) for every event whose stream may still hold coupons.
     streams: Vec<(String, EventId)>,
@@ -103,7 +121,9 @@ impl Writer {
             catalog,
             config,
             metrics: Metrics::new(0),
-            own_pending: true,
+            own_pending: Some(Instant::now()),
+            refused: poison::Refusals::default(),
+            stats: Arc::default(),
             last_claim: None,
             streams: Vec::new(),
             streams_loaded: None,
@@ -114,6 +134,17 @@ impl Writer {
     pub fn with_metrics(mut self, metrics: Metrics) -> Self {
         self.metrics = metrics;
         self
+    }
+
+    /// Counts into `stats`, shared by every writer of the process (`/readyz` shows them).
+    pub fn with_stats(mut self, stats: Arc<WriterStats>) -> Self {
+        self.stats = stats;
+        self
+    }
+
+    /// The writer's counters, shared: they stay readable while the writer runs.
+    pub fn stats(&self) -> Arc<WriterStats> {
+        self.stats.clone()
     }
 
     /// Runs steps until `shutdown`, backing off while Redis or Postgres fail. Cancellation is
@@ -175,13 +206,13 @@ impl Writer {
         let result = self.step(source).await;
         observe::finished(&result, &self.metrics);
         if result.is_err() {
-            self.own_pending = true;
+            self.own_pending = Some(Instant::now());
         }
         result
     }
 
     fn next_source(&mut self) -> Source {
-        if self.own_pending {
+        if self.own_pending.is_some_and(|at| Instant::now() >= at) {
             return Source::OwnPending;
         }
         let claim_due = self
@@ -199,8 +230,10 @@ impl Writer {
         let mut batch = self.read_or_regroup(&mut conn, source).await?;
         if batch.is_empty() && source != Source::New {
             // Nothing pending or abandoned: go on to new entries, so that `Idle` always means
-            // there was nothing anywhere.
-            self.own_pending = false;
+            // there was nothing anywhere. (Entries held back for another try are still due.)
+            if source == Source::OwnPending {
+                self.own_pending = None;
+            }
             batch = self.read_or_regroup(&mut conn, Source::New).await?;
         }
         if batch.is_empty() {
@@ -209,47 +242,65 @@ impl Writer {
         // Timed from here: the time to store and acknowledge, not the wait for entries.
         let started = Instant::now();
 
-        let mut coupons = Vec::with_capacity(batch.len());
+        let mut parsed = Vec::with_capacity(batch.len());
         let mut dead = Vec::new();
         for (_, event, entry) in &batch {
             match coupon_from_entry(*event, entry) {
-                Ok(coupon) => coupons.push(coupon),
-                Err(reason) => dead.push((*event, entry, reason)),
+                Ok(coupon) => parsed.push((entry, coupon)),
+                Err(reason) => dead.push((*event, entry, format!("unreadable: {reason}"))),
             }
         }
-        let inserted = store::coupons::insert_batch(&self.db, &coupons).await?;
+        let coupons: Vec<_> = parsed.iter().map(|(_, c)| c.clone()).collect();
+        let (inserted, refused) = match store::coupons::insert_batch(&self.db, &coupons).await {
+            Ok(n) => (n, Vec::new()),
+            // One entry Postgres refuses must not hold back the rest: find it, store the others.
+            Err(e) if poison::is_refusal(&e) => poison::store_one_by_one(&self.db, &coupons).await?,
+            Err(e) => return Err(e.into()),
+        };
+        let mut held_back = Vec::new();
+        for (i, reason) in refused {
+            let (entry, coupon) = &parsed[i];
+            self.stats.refusals.fetch_add(1, Ordering::Relaxed);
+            match self.refused.count(&entry.id) {
+                Some(tries) => {
+                    tracing::warn!(event_id = %coupon.event_id, entry_id = %entry.id, tries, %reason, "postgres refused a stream entry; will try it again");
+                    held_back.push(entry.id.as_str());
+                }
+                None => dead.push((coupon.event_id, *entry, format!("{reason}; tried {MAX_ATTEMPTS} times"))),
+            }
+        }
 
-        // Only now, after the commit, may the entries leave the stream.
+        // Only now, after the commit, may the entries leave the stream; refused ones waiting
+        // for another try stay pending here.
         let mut pipe = redis::pipe();
         for (event, entry, reason) in &dead {
-            tracing::error!(event_id = %event, entry_id = %entry.id, %reason, "unreadable stream entry moved to dead letters");
-            let mut fields: Vec<(String, String)> = vec![
-                ("source_id".into(), entry.id.clone()),
-                ("reason".into(), reason.clone()),
-            ];
-            fields.extend(
-                entry
-                    .map
-                    .iter()
-                    .map(|(k, v)| (k.clone(), redis::from_redis_value_ref::<String>(v).unwrap_or_default())),
-            );
+            tracing::error!(event_id = %event, entry_id = %entry.id, %reason, "stream entry moved to dead letters");
+            let fields = poison::dead_letter(entry, reason);
             pipe.xadd(self.keys.dead_letters(*event), "*", &fields).ignore();
         }
         let mut ids_by_stream: HashMap<&str, Vec<&str>> = HashMap::new();
-        for (stream, _, entry) in &batch {
+        for (stream, _, entry) in batch.iter().filter(|(_, _, e)| !held_back.contains(&e.id.as_str())) {
             ids_by_stream.entry(stream).or_default().push(&entry.id);
         }
         for (stream, ids) in &ids_by_stream {
             pipe.xack(stream, WRITER_GROUP, ids).ignore();
             pipe.xdel(stream, ids).ignore();
         }
-        let _: () = pipe.query_async(&mut conn).await?;
+        if !dead.is_empty() || !ids_by_stream.is_empty() {
+            let _: () = pipe.query_async(&mut conn).await?;
+        }
+        self.stats.stored.fetch_add(inserted, Ordering::Relaxed);
+        self.stats.dead_lettered.fetch_add(dead.len() as u64, Ordering::Relaxed);
+        if !held_back.is_empty() {
+            self.own_pending = Some(Instant::now() + poison::RETRY_AFTER);
+        }
 
         observe::stored(&self.metrics, &batch, inserted, dead.len(), started.elapsed());
         Ok(Outcome::Stored {
             entries: batch.len(),
             inserted,
             dead: dead.len(),
+            retrying: held_back.len(),
         })
     }
 
@@ -260,11 +311,13 @@ impl Writer {
     ) -> Result<Vec<(String, EventId, StreamId)>, WriterError> {
         match self.read(conn, source).await {
             Err(e) if e.code() == Some("NOGROUP") => {
-                // A stream or its group was deleted behind our back: recreate them and retry.
+                // A stream or its group is missing: deleted behind our back, or an event this
+                // writer heard of before its publisher created the group. Create them and read
+                // again; that is no failure.
                 for (stream, _) in &self.streams {
                     ensure_writer_group(conn, stream).await?;
                 }
-                Err(e.into())
+                Ok(self.read(conn, source).await?)
             }
             other => Ok(other?),
         }

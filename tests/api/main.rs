@@ -25,3 +25,10 @@ mod redeem;
 mod scrape;
 mod windows;
 mod writer;
+
+// Issue 4: faults, each with its own servers where it kills one (instances.rs).
+mod faults_poison;
+mod faults_postgres;
+mod faults_process;
+mod faults_redis;
+mod instances;

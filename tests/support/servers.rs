@@ -1,0 +1,332 @@
+//! Servers a fault test (or the soak) may kill: its own `redis-server`, its own Postgres
+//! cluster, and the service as a real process. Each runs on a free port in its own temporary directory, so killing
+//! one never touches the shared Redis and Postgres the rest of the suite uses. Everything is
+//! stopped and deleted on drop, also when a test fails.
+//!
+//! Hand-written on `std::process` rather than a crate such as testcontainers: the brief's
+//! machines have the server binaries but no Docker daemon, and what is needed (start, SIGKILL,
+//! SIGSTOP, restart on the same data) is a few lines each.
+//!
+//! Shared by the integration tests (`tests/api/instances.rs`) and the soak (`examples/soak.rs`)
+//! through `#[path]`, so each uses only part of it.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A fresh directory under the system's temp dir, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(what: &str) -> Self {
+        let unique = uuid::Uuid::new_v4().simple().to_string();
+        let dir = std::env::temp_dir().join(format!("coupon-{what}-{}", &unique[..12]));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn signal(child: &Child, sig: Signal) {
+    let _ = kill(Pid::from_raw(child.id() as i32), sig);
+}
+
+fn wait_until(what: &str, limit: Duration, mut ready: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !ready() {
+        assert!(started.elapsed() < limit, "{what} not ready after {limit:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A `redis-server` of the test's own.
+pub struct OwnRedis {
+    pub port: u16,
+    /// Extra arguments, e.g. `--appendonly yes --appendfsync always`.
+    args: Vec<String>,
+    child: Option<Child>,
+    dir: TempDir,
+}
+
+impl OwnRedis {
+    pub fn start(args: &[&str]) -> Self {
+        let mut redis = Self {
+            port: free_port(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+            child: None,
+            dir: TempDir::new("redis"),
+        };
+        redis.start_again();
+        redis
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts it on the same port and data directory (so with AOF it reloads its data).
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+            .arg("--dir")
+            .arg(&self.dir.0)
+            .args(&self.args)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server runs (apt-get install redis-server)");
+        self.child = Some(child);
+        let port = self.port;
+        wait_until("redis-server", Duration::from_secs(10), || ping(port));
+    }
+
+    /// `kill -9`: no chance to write anything more.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Killed, its data deleted, started again: a Redis that lost its memory.
+    pub fn restart_empty(&mut self) {
+        self.kill();
+        for entry in std::fs::read_dir(&self.dir.0).unwrap().flatten() {
+            let path = entry.path();
+            let _ = std::fs::remove_dir_all(&path).or_else(|_| std::fs::remove_file(&path));
+        }
+        self.start_again();
+    }
+
+    /// SIGSTOP: connections are accepted by the kernel but nothing answers, as with a Redis
+    /// stuck in a long command or a saturated host.
+    pub fn pause(&self) {
+        signal(self.child.as_ref().unwrap(), Signal::SIGSTOP);
+    }
+
+    pub fn resume(&self) {
+        signal(self.child.as_ref().unwrap(), Signal::SIGCONT);
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        if let Some(child) = &self.child {
+            signal(child, Signal::SIGCONT);
+        }
+        self.kill();
+    }
+}
+
+fn ping(port: u16) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
+    let mut reply = [0u8; 7];
+    s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut reply).is_ok() && &reply == b"+PONG\r\n"
+}
+
+/// A Postgres cluster of the test's own (initdb + pg_ctl), with fsync off: it is thrown away.
+pub struct OwnPostgres {
+    pub port: u16,
+    bin: PathBuf,
+    dir: TempDir,
+}
+
+impl OwnPostgres {
+    pub fn start() -> Self {
+        let dir = TempDir::new("pg");
+        let bin = postgres_bin_dir();
+        let pg = Self {
+            port: free_port(),
+            bin,
+            dir,
+        };
+        if is_root() {
+            // initdb refuses to run as root: the cluster belongs to the postgres user.
+            let _ = std::os::unix::fs::chown(&pg.dir.0, postgres_uid(), None);
+        }
+        let data = pg.data();
+        pg.run(
+            "initdb",
+            &["-D", &data, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"],
+        );
+        pg.start_again();
+        pg
+    }
+
+    /// The URL of database `name` on it (the service creates the database).
+    pub fn url(&self, name: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
+    }
+
+    pub fn start_again(&self) {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
+            self.port,
+            self.dir.0.display()
+        );
+        let log = self.dir.0.join("log");
+        let data = self.data();
+        self.run(
+            "pg_ctl",
+            &["-D", &data, "-o", &options, "-l", log.to_str().unwrap(), "-w", "start"],
+        );
+    }
+
+    /// Stops it at once, as a crash would (`-m immediate`): connections die mid-statement.
+    pub fn stop(&self) {
+        let data = self.data();
+        self.run("pg_ctl", &["-D", &data, "-m", "immediate", "-w", "stop"]);
+    }
+
+    fn data(&self) -> String {
+        self.dir.0.join("data").to_str().unwrap().to_owned()
+    }
+
+    fn run(&self, tool: &str, args: &[&str]) {
+        let program = self.bin.join(tool);
+        let mut command = if is_root() {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&program);
+            c
+        } else {
+            Command::new(&program)
+        };
+        let out = command.args(args).output().unwrap_or_else(|e| panic!("{tool}: {e}"));
+        assert!(
+            out.status.success(),
+            "{tool} {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for OwnPostgres {
+    fn drop(&mut self) {
+        let data = self.data();
+        let _ = Command::new(if is_root() { "runuser" } else { "true" })
+            .args(if is_root() {
+                vec!["-u", "postgres", "--"]
+            } else {
+                vec![]
+            })
+            .arg(self.bin.join("pg_ctl"))
+            .args(["-D", &data, "-m", "immediate", "-w", "stop"])
+            .output();
+    }
+}
+
+fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+fn postgres_uid() -> Option<u32> {
+    nix::unistd::User::from_name("postgres")
+        .ok()
+        .flatten()
+        .map(|u| u.uid.as_raw())
+}
+
+/// Where initdb and pg_ctl are: Debian keeps them out of PATH, under /usr/lib/postgresql/N/bin.
+fn postgres_bin_dir() -> PathBuf {
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|dirs| dirs.flatten().map(|d| d.path().join("bin")).collect())
+        .unwrap_or_default();
+    versions.sort();
+    if let Some(dir) = versions.into_iter().rev().find(|d| d.join("initdb").exists()) {
+        return dir;
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .find(|d| d.join("initdb").exists())
+        .expect("initdb is installed (apt-get install postgresql)")
+}
+
+/// The service binary, run as a real process that a test can `kill -9`.
+pub struct Service {
+    pub port: u16,
+    child: Option<Child>,
+    _log: TempDir,
+}
+
+impl Service {
+    /// Starts `bin serve` on `port` with `env` and waits until it accepts connections.
+    pub fn start_bin(bin: &Path, port: u16, env: &[(&str, String)]) -> Self {
+        let log = TempDir::new("svc");
+        let stderr = std::fs::File::create(log.0.join("stderr")).unwrap();
+        let child = Command::new(bin)
+            .arg("serve")
+            .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
+            .env("RUST_LOG", "warn")
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{}: {e}", bin.display()));
+        let service = Self {
+            port,
+            child: Some(child),
+            _log: log,
+        };
+        wait_until("the service", Duration::from_secs(30), || {
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        service
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// `kill -9`: no graceful stop, no draining of the writer.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Resident memory, in KiB, from /proc.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// The service's log so far (warnings and errors), for a failing assertion's message.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self._log.0.join("stderr")).unwrap_or_default()
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
