@@ -66,6 +66,11 @@ pub struct Settings {
     #[arg(long, env = "WRITER_BATCH_SIZE", default_value_t = 1000)]
     pub writer_batch_size: usize,
 
+    /// After a batch less than half full, how long the writer lets entries gather before it
+    /// reads again, in ms: fewer, larger inserts during a spike (0: read again at once).
+    #[arg(long, env = "WRITER_LINGER_MS", default_value_t = 50)]
+    pub writer_linger_ms: u64,
+
     /// How long one writer read waits for new entries, in ms.
     #[arg(long, env = "WRITER_BLOCK_MS", default_value_t = 1000)]
     pub writer_block_ms: u64,

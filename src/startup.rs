@@ -188,6 +188,7 @@ fn writer(settings: &Settings, db: PgPool, keys: Keys, catalog: Catalog) -> anyh
             batch_size: settings.writer_batch_size,
             block,
             claim_idle: Duration::from_millis(settings.writer_claim_idle_ms),
+            linger: Duration::from_millis(settings.writer_linger_ms),
         },
     ))
 }

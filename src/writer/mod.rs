@@ -43,6 +43,8 @@ pub struct WriterConfig {
     pub block: Duration,
     /// Entries pending this long at another consumer (a crashed instance) are claimed.
     pub claim_idle: Duration,
+    /// After a batch well short of full, how long to let entries gather before the next read.
+    pub linger: Duration,
 }
 
 /// What one step did.
@@ -154,7 +156,23 @@ impl Writer {
         let mut backoff = Duration::from_millis(100);
         while !shutdown.is_cancelled() {
             match self.process_batch().await {
-                Ok(_) => backoff = Duration::from_millis(100),
+                Ok(outcome) => {
+                    backoff = Duration::from_millis(100);
+                    // A batch well short of full means the writer keeps up: let entries gather
+                    // for a moment, so a spike is stored in fewer, larger inserts (each insert
+                    // and commit costs Postgres CPU that the issue path needs), at the price of
+                    // that moment of lag. A backlog fills every batch and never waits.
+                    let entries = match outcome {
+                        Outcome::Stored { entries, .. } => entries,
+                        Outcome::Idle => 0,
+                    };
+                    if entries > 0 && entries < self.config.batch_size / 2 && !self.config.linger.is_zero() {
+                        tokio::select! {
+                            _ = tokio::time::sleep(self.config.linger) => {}
+                            _ = shutdown.cancelled() => {}
+                        }
+                    }
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, retry_in = ?backoff, "writer step failed");
                     tokio::select! {

@@ -29,6 +29,9 @@ async fn killing_one_of_two_instances_mid_spike_loses_nothing_and_oversells_noth
     let mut env = service_env(&settings.redis_url, &settings.database_url, &settings.redis_key_prefix);
     // The survivor claims what the dead one read but did not acknowledge after 1 s, not 30.
     env.push(("WRITER_CLAIM_IDLE_MS", "1000".into()));
+    // Reading again at once after each small batch, the doomed writer surely holds entries it
+    // read and cannot store when it dies (with the default linger it may be between reads).
+    env.push(("WRITER_LINGER_MS", "0".into()));
     // The doomed instance reaches Postgres through a proxy cut as the spike begins, so that its
     // writer is sure to die holding entries it read and could not store: the case to prove.
     let proxy = Proxy::start(postgres_addr(&settings.database_url)).await;
