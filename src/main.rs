@@ -48,6 +48,9 @@ enum Command {
     Compare(coupon_issuer::lab::compare::CompareArgs),
 }
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let command = Cli::parse().command;
