@@ -46,6 +46,8 @@ pub struct OpenLoopFigures {
     pub p99_ms: f64,
     pub p999_ms: f64,
     pub max_ms: f64,
+    /// CPU this generator used per request, in µs (what it takes from the service's cores).
+    pub generator_cpu_us: f64,
     pub seconds: Vec<Second>,
 }
 
@@ -67,6 +69,7 @@ impl OpenLoop {
             next: AtomicU64::new(0),
             errors: AtomicU64::new(0),
         });
+        let cpu_before = crate::service::cpu_ticks(std::process::id()).unwrap_or(0);
         let start = tokio::time::Instant::now() + Duration::from_millis(200);
         let interval = Duration::from_secs_f64(1.0 / self.rate);
         let mut tasks = Vec::new();
@@ -118,6 +121,7 @@ impl OpenLoop {
         for task in tasks {
             task.await?;
         }
+        let cpu_ticks = crate::service::cpu_ticks(std::process::id()).unwrap_or(0) - cpu_before;
 
         let mut all = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
         let mut per_second = Vec::new();
@@ -143,6 +147,8 @@ impl OpenLoop {
             p99_ms: ms(all.value_at_quantile(0.99)),
             p999_ms: ms(all.value_at_quantile(0.999)),
             max_ms: ms(all.max()),
+            // Clock ticks of 1/100 s.
+            generator_cpu_us: cpu_ticks as f64 * 10_000.0 / all.len().max(1) as f64,
             seconds: per_second,
         })
     }

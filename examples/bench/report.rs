@@ -177,18 +177,33 @@ impl Report {
                 postgres,
             );
         }
+        let wrk_cpu: Vec<f64> = self
+            .scenarios
+            .values()
+            .flatten()
+            .map(|f| f.wrk.generator_cpu_us)
+            .collect();
+        if !wrk_cpu.is_empty() {
+            let _ = writeln!(
+                t,
+                "wrk used {:.1} µs of CPU per request (median over every run)",
+                median(wrk_cpu)
+            );
+        }
         if !self.open_loop.is_empty() {
             let m = |f: fn(&OpenLoopFigures) -> f64| median(self.open_loop.iter().map(f).collect());
             let _ = writeln!(
                 t,
                 "\nopen-loop at {:.0} req/s (half the spike's rate), every request timed from when it was due: \
-                 p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.1} ms; {} errors",
+                 p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.1} ms; {} errors; the generator used \
+                 {:.0} µs of CPU per request",
                 m(|f| f.offered_per_second),
                 m(|f| f.p50_ms),
                 m(|f| f.p99_ms),
                 m(|f| f.p999_ms),
                 m(|f| f.max_ms),
                 self.open_loop.iter().map(|f| f.errors).max().unwrap_or(0),
+                m(|f| f.generator_cpu_us),
             );
         }
         if !self.writer.is_empty() {

@@ -19,6 +19,9 @@ pub struct WrkFigures {
     pub max_us: u64,
     pub statuses: BTreeMap<String, u64>,
     pub socket_errors: u64,
+    /// CPU wrk used per request, in µs (what it takes from the service's cores).
+    #[serde(default)]
+    pub generator_cpu_us: f64,
 }
 
 impl WrkFigures {
@@ -50,7 +53,9 @@ pub async fn run(run: WrkRun<'_>) -> anyhow::Result<WrkFigures> {
     if let Some(users) = run.users {
         command.env("USERS", users.to_string());
     }
+    let before = children_cpu_us();
     let output = command.output().await.context("cannot run wrk (apt-get install wrk)")?;
+    let wrk_cpu_us = children_cpu_us() - before;
     let stdout = String::from_utf8_lossy(&output.stdout);
     let Some(line) = stdout.lines().find_map(|l| l.strip_prefix("BENCH ")) else {
         bail!(
@@ -58,5 +63,17 @@ pub async fn run(run: WrkRun<'_>) -> anyhow::Result<WrkFigures> {
             String::from_utf8_lossy(&output.stderr)
         );
     };
-    serde_json::from_str(line).with_context(|| format!("cannot read wrk's figures: {line}"))
+    let mut figures: WrkFigures =
+        serde_json::from_str(line).with_context(|| format!("cannot read wrk's figures: {line}"))?;
+    figures.generator_cpu_us = wrk_cpu_us / figures.requests.max(1) as f64;
+    Ok(figures)
+}
+
+/// CPU used by every child process waited for so far (user + system), in µs.
+fn children_cpu_us() -> f64 {
+    use nix::sys::resource::{UsageWho, getrusage};
+    getrusage(UsageWho::RUSAGE_CHILDREN).map_or(0.0, |u| {
+        let t = |tv: nix::sys::time::TimeVal| tv.tv_sec() as f64 * 1e6 + tv.tv_usec() as f64;
+        t(u.user_time()) + t(u.system_time())
+    })
 }
