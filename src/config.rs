@@ -68,7 +68,7 @@ pub struct Settings {
 
     /// After a batch less than half full, how long the writer lets entries gather before it
     /// reads again, in ms: fewer, larger inserts during a spike (0: read again at once).
-    #[arg(long, env = "WRITER_LINGER_MS", default_value_t = 50)]
+    #[arg(long, env = "WRITER_LINGER_MS", default_value_t = 10)]
     pub writer_linger_ms: u64,
 
     /// How long one writer read waits for new entries, in ms.
