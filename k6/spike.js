@@ -28,35 +28,12 @@ import http from 'k6/http';
 import { check } from 'k6';
 import { Counter } from 'k6/metrics';
 import exec from 'k6/execution';
-
-const BASE_URL = (__ENV.BASE_URL || 'http://127.0.0.1:8080').replace(/\/+$/, '');
-const EVENT_ID = __ENV.EVENT_ID || '';
-if (!EVENT_ID) {
-  throw new Error('EVENT_ID is required: k6 run -e EVENT_ID=<event uuid> k6/spike.js (scripts/up prints one)');
-}
-
-function intEnv(name, dflt) {
-  const raw = __ENV[name];
-  if (raw === undefined || raw === '') return dflt;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer, got "${raw}"`);
-  return n;
-}
+import { BASE_URL, EVENT_ID, intEnv, outcomes, classify, getCount } from './lib.js';
 
 const USERS = Math.max(1, intEnv('USERS', 5000));
 const VUS = Math.max(1, Math.min(intEnv('VUS', 2000), USERS));
 const LIMIT = intEnv('LIMIT', 100);
 
-// One counter per outcome, named after the service's outcome codes.
-const outcomes = {
-  issued: new Counter('issued'),                 // 201
-  already_issued: new Counter('already_issued'), // 409
-  sold_out: new Counter('sold_out'),             // 410
-  not_open: new Counter('not_open'),             // 403 not_open
-  closed: new Counter('closed'),                 // 403 closed
-  unavailable: new Counter('unavailable'),       // 503
-  other: new Counter('other'),                   // anything else
-};
 const couponMismatch = new Counter('coupon_mismatch');
 const oversold = new Counter('oversold');
 
@@ -83,19 +60,7 @@ export const options = {
   summaryTrendStats: ['min', 'med', 'p(95)', 'p(99)', 'max'],
 };
 
-// 409/410/403 are answers, not failures: keep them out of http_req_failed
-// (503 and anything else still count there).
-http.setResponseCallback(http.expectedStatuses(200, 201, 403, 409, 410));
-
 const JSON_HEADERS = { headers: { 'Content-Type': 'application/json' }, timeout: '30s' };
-
-function getCount() {
-  const res = http.get(`${BASE_URL}/v1/coupon/count?event_id=${encodeURIComponent(EVENT_ID)}`, { timeout: '10s' });
-  if (res.status !== 200) {
-    throw new Error(`GET /v1/coupon/count: HTTP ${res.status}: ${res.body}`);
-  }
-  return res.json();
-}
 
 export function setup() {
   const before = getCount();
@@ -121,38 +86,6 @@ function couponId(res) {
   if (!body || typeof body !== 'object') return undefined;
   if (body.coupon && body.coupon.coupon_id) return body.coupon.coupon_id;
   return body.coupon_id;
-}
-
-// The error code in a non-2xx body: {"error":"closed"} or {"error":{"code":"closed"}} or {"code":"closed"}.
-function errorCode(res) {
-  try {
-    const body = res.json();
-    if (typeof body.error === 'string') return body.error;
-    if (body.error && typeof body.error.code === 'string') return body.error.code;
-    if (typeof body.code === 'string') return body.code;
-  } catch (e) {
-    // not JSON
-  }
-  return '';
-}
-
-function classify(res) {
-  switch (res.status) {
-    case 201:
-      return 'issued';
-    case 409:
-      return 'already_issued';
-    case 410:
-      return 'sold_out';
-    case 403: {
-      const code = errorCode(res);
-      return code === 'not_open' || code === 'closed' ? code : 'other';
-    }
-    case 503:
-      return 'unavailable';
-    default:
-      return 'other';
-  }
 }
 
 function tryIssue(userId, attempt) {

@@ -1,6 +1,5 @@
 //! `/live` in a real headless Chromium while coupons are being issued: the numbers move.
 
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -9,47 +8,6 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::helpers::{TestApp, spawn_app};
-
-/// Debian's `chromium`; `CHROMIUM` names another binary. scripts/test installs it.
-fn chromium() -> String {
-    std::env::var("CHROMIUM").unwrap_or_else(|_| "chromium".into())
-}
-
-/// Loads `url` in a fresh headless Chromium, lets its scripts run for `budget` of virtual
-/// time (timers fire as soon as the page is idle; network fetches are real), and returns the
-/// DOM as it is then.
-fn dump_dom(url: &str, budget: Duration) -> String {
-    let profile = std::env::temp_dir().join(format!("coupon-live-{}", uuid::Uuid::new_v4().simple()));
-    let output = Command::new(chromium())
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg(format!("--virtual-time-budget={}", budget.as_millis()))
-        .arg("--dump-dom")
-        .arg(url)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot run {} ({e}): install Debian's chromium (scripts/test does)",
-                chromium()
-            )
-        });
-    let _ = std::fs::remove_dir_all(&profile);
-    assert!(
-        output.status.success(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
-}
 
 /// The value of `attr="..."` in the first element that has it.
 fn attribute<'a>(dom: &'a str, attr: &str) -> &'a str {
@@ -98,9 +56,7 @@ async fn the_live_page_shows_the_numbers_moving() {
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let url = app.url("/live");
-    let dom = tokio::task::spawn_blocking(move || dump_dom(&url, Duration::from_secs(5)))
-        .await
-        .unwrap();
+    let dom = crate::chromium::run(&url, &["--dump-dom"], Duration::from_secs(5)).await;
     stop.store(true, Ordering::Relaxed);
     for task in tasks {
         assert!(task.await.unwrap() > 0);
