@@ -6,7 +6,7 @@
 //
 // Fails when anything but 201/409/410/503 comes back, or the server counts over its limit.
 
-import { intEnv, issue, assertNotOversold, runId } from './lib.js';
+import { intEnv, issue, assertNotOversold, newRunId } from './lib.js';
 
 const USERS = Math.max(1, intEnv('USERS', 100000));
 
@@ -18,7 +18,12 @@ export const options = {
   summaryTrendStats: ['min', 'med', 'p(99)', 'p(99.9)', 'max'],
 };
 
-export default function () {
+export function setup() {
+  return { runId: newRunId() };
+}
+
+export default function (data) {
+  const runId = data.runId;
   issue(`k6-drop-${runId}-${Math.floor(Math.random() * USERS)}`);
 }
 

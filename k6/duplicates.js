@@ -8,7 +8,7 @@
 
 import { check } from 'k6';
 import { Counter } from 'k6/metrics';
-import { intEnv, issue, assertNotOversold, runId } from './lib.js';
+import { intEnv, issue, assertNotOversold, newRunId } from './lib.js';
 
 const USERS = Math.max(1, intEnv('USERS', 1000));
 const mismatch = new Counter('coupon_mismatch');
@@ -22,7 +22,12 @@ export const options = {
   summaryTrendStats: ['min', 'med', 'p(99)', 'p(99.9)', 'max'],
 };
 
-export default function () {
+export function setup() {
+  return { runId: newRunId() };
+}
+
+export default function (data) {
+  const runId = data.runId;
   const user = `k6-dup-${runId}-${Math.floor(Math.random() * USERS)}`;
   const res = issue(user);
   let coupon;

@@ -6,7 +6,7 @@
 //   k6 run -e EVENT_ID=<uuid> [-e RATE=2000] [-e DURATION=30s] k6/latency.js
 
 import exec from 'k6/execution';
-import { intEnv, issue, assertNotOversold, runId } from './lib.js';
+import { intEnv, issue, assertNotOversold, newRunId } from './lib.js';
 
 const RATE = Math.max(1, intEnv('RATE', 2000));
 
@@ -29,7 +29,12 @@ export const options = {
   summaryTrendStats: ['min', 'med', 'p(99)', 'p(99.9)', 'max'],
 };
 
-export default function () {
+export function setup() {
+  return { runId: newRunId() };
+}
+
+export default function (data) {
+  const runId = data.runId;
   issue(`k6-latency-${runId}-${exec.scenario.iterationInTest}`);
 }
 

@@ -87,4 +87,8 @@ export function assertNotOversold() {
   }
 }
 
-export const runId = __ENV.RUN_ID || Date.now().toString(36);
+// A tag for this run's user ids, made once in setup() and handed to every VU (init code runs in
+// each VU separately, so a tag made there would differ from VU to VU).
+export function newRunId() {
+  return __ENV.RUN_ID || Date.now().toString(36);
+}

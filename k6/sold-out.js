@@ -5,7 +5,7 @@
 // Every answer must be 410 sold_out (or 503 when the service sheds); nothing is issued.
 
 import exec from 'k6/execution';
-import { intEnv, issue, assertNotOversold, runId } from './lib.js';
+import { intEnv, issue, assertNotOversold, newRunId } from './lib.js';
 
 export const options = {
   scenarios: {
@@ -15,7 +15,12 @@ export const options = {
   summaryTrendStats: ['min', 'med', 'p(99)', 'p(99.9)', 'max'],
 };
 
-export default function () {
+export function setup() {
+  return { runId: newRunId() };
+}
+
+export default function (data) {
+  const runId = data.runId;
   issue(`k6-soldout-${runId}-${exec.vu.idInTest}-${exec.vu.iterationInScenario}`);
 }
 

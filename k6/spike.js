@@ -28,7 +28,7 @@ import http from 'k6/http';
 import { check } from 'k6';
 import { Counter } from 'k6/metrics';
 import exec from 'k6/execution';
-import { BASE_URL, EVENT_ID, intEnv, outcomes, classify, getCount } from './lib.js';
+import { BASE_URL, EVENT_ID, intEnv, outcomes, classify, getCount, newRunId } from './lib.js';
 
 const USERS = Math.max(1, intEnv('USERS', 5000));
 const VUS = Math.max(1, Math.min(intEnv('VUS', 2000), USERS));
@@ -71,8 +71,7 @@ export function setup() {
   if (before.remaining > LIMIT) {
     console.warn(`remaining (${before.remaining}) > LIMIT (${LIMIT}): the "issued" threshold will fail; pass -e LIMIT=${before.remaining}`);
   }
-  const runId = __ENV.RUN_ID || Date.now().toString(36);
-  return { runId, before };
+  return { runId: newRunId(), before };
 }
 
 // The coupon id in a 201 body, or in the coupon a 409 body carries.
