@@ -8,10 +8,12 @@ mod publish;
 mod script;
 mod sold_out;
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, Utc};
+use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 pub use keys::{Keys, WRITER_GROUP};
@@ -91,14 +93,26 @@ impl Issuer {
     /// Runs the issue script for `user` on `event`'s current day.
     #[tracing::instrument(name = "issue_script", skip_all, fields(event_id = %event))]
     pub async fn issue(&self, event: EventId, user: &UserId) -> Result<IssueOutcome, RedisFailure> {
-        if let Some(day) = self.sold_out.recall(event) {
-            return Ok(IssueOutcome::SoldOut {
-                day,
-                rememberable_for: None,
-            });
+        let mut conn = self.conn.clone();
+        if let Some((day, holders)) = self.sold_out.recall(event) {
+            // A user who holds today's coupon still gets it back (from the script, below);
+            // anyone else is answered sold out. See `sold_out` for why the holders read once
+            // are all of them.
+            let holds = match holders {
+                Some(holders) => holders.contains(user.as_str()),
+                None => {
+                    self.bounded(conn.hexists(self.keys.day_users(event, day), user.as_str()))
+                        .await?
+                }
+            };
+            if !holds {
+                return Ok(IssueOutcome::SoldOut {
+                    day,
+                    rememberable_for: None,
+                });
+            }
         }
         let sent = Instant::now();
-        let mut conn = self.conn.clone();
         let mut call = self.script.prepare_invoke();
         call.key(self.keys.settings(event))
             .key(self.keys.windows(event))
@@ -113,10 +127,33 @@ impl Issuer {
             day,
             rememberable_for: Some(window_left),
         } = outcome
+            && self.sold_out.remember(event, day, sent, window_left)
         {
-            self.sold_out.remember(event, day, sent, window_left);
+            self.read_holders(event, day);
         }
         Ok(outcome)
+    }
+
+    /// Reads a sold-out day's holders in the background, for the sold-out memory.
+    fn read_holders(&self, event: EventId, day: NaiveDate) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let key = this.keys.day_users(event, day);
+            let mut conn = this.conn.clone();
+            let read = async {
+                let count: usize = this.bounded(conn.hlen(&key)).await?;
+                if count > sold_out::MAX_HOLDERS {
+                    return Ok(None);
+                }
+                let holders: HashSet<String> = this.bounded(conn.hkeys(&key)).await?;
+                Ok::<_, RedisFailure>(Some(holders))
+            };
+            let holders = read.await.unwrap_or_else(|e| {
+                tracing::warn!(event_id = %event, error = %e, "cannot read a sold-out day's holders");
+                None
+            });
+            this.sold_out.holders_read(event, day, holders);
+        });
     }
 
     /// How long a limit raise, or a lost event's return, must wait before it takes effect so

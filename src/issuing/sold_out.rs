@@ -2,8 +2,12 @@
 //!
 //! A sale ends in a storm: the last coupon goes in the first second and tens of thousands of
 //! requests keep arriving. Each would cost a script call to learn what the last one learned.
-//! So when the script answers `sold_out`, the instance remembers it and answers the same for a
-//! short while (`SOLD_OUT_MEMORY_MS`) without asking Redis.
+//! So when the script answers `sold_out`, the instance remembers it for a short while
+//! (`SOLD_OUT_MEMORY_MS`), with the day's holders: while a day is sold out nobody can join them,
+//! so one HKEYS read after the sold-out answer holds for the whole moment. A holder is sent on
+//! to the script and gets their coupon back (`already_issued`) as before; anyone else is
+//! answered sold out without a round trip. Until the holders are read (or when there are more
+//! than [`MAX_HOLDERS`]), one HEXISTS per request asks instead.
 //!
 //! A remembered answer must never refuse a coupon that Redis would still issue. A day that is
 //! sold out stays sold out unless one of three things happens, and each is covered:
@@ -20,12 +24,12 @@
 //! 3. **Redis loses its state** and the day is rebuilt lower (coupons lost before they reached
 //!    Postgres). Republishing a lost event waits for the same fence before the settings return.
 //!
-//! What it costs: a user who already holds today's coupon and asks again within that moment is
-//! answered `sold_out` instead of `already_issued` (their coupon is still theirs, and listed by
-//! `GET /v1/users/{id}/coupons`).
+//! A holder's answer is unchanged. The holders read after the sold-out answer include everyone
+//! who held a coupon then; nobody can be added while the day stays sold out, and the memory
+//! ends before a raise could add anyone (point 2).
 
-use std::collections::HashMap;
-use std::sync::RwLock;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
@@ -41,10 +45,19 @@ pub struct SoldOutMemory {
     days: RwLock<HashMap<EventId, Remembered>>,
 }
 
-#[derive(Clone, Copy)]
+/// The most holders kept in memory per event (a few MiB); a bigger day asks HEXISTS instead.
+pub const MAX_HOLDERS: usize = 50_000;
+
+/// Today's holders of a sold-out day, as read once after it sold out.
+pub type Holders = Arc<HashSet<String>>;
+
 struct Remembered {
     day: NaiveDate,
     until: Instant,
+    /// `None` until read (or when too many to keep).
+    holders: Option<Holders>,
+    /// A read of the holders is under way: a storm of sold-out answers starts one, not many.
+    reading: bool,
 }
 
 impl SoldOutMemory {
@@ -56,25 +69,56 @@ impl SoldOutMemory {
         }
     }
 
-    /// The day `event` is known to be sold out, if that is still certain.
-    pub fn recall(&self, event: EventId) -> Option<NaiveDate> {
+    /// The day `event` is known to be sold out, if that is still certain, with its holders if
+    /// they have been read.
+    pub fn recall(&self, event: EventId) -> Option<(NaiveDate, Option<Holders>)> {
         if self.ttl.is_zero() {
             return None;
         }
         let days = self.days.read().ok()?;
         let remembered = days.get(&event)?;
-        (Instant::now() < remembered.until).then_some(remembered.day)
+        (Instant::now() < remembered.until).then(|| (remembered.day, remembered.holders.clone()))
     }
 
     /// Remembers the script's sold-out answer to a request sent at `sent`, when the day's
-    /// window had `window_left` to run by the Redis clock.
-    pub fn remember(&self, event: EventId, day: NaiveDate, sent: Instant, window_left: Duration) {
+    /// window had `window_left` to run by the Redis clock. True when the caller should read the
+    /// day's holders (and hand them to [`Self::holders_read`]): nobody else is reading them.
+    pub fn remember(&self, event: EventId, day: NaiveDate, sent: Instant, window_left: Duration) -> bool {
         if self.ttl.is_zero() {
-            return;
+            return false;
         }
         let until = (Instant::now() + self.ttl).min(sent + window_left);
-        if let Ok(mut days) = self.days.write() {
-            days.insert(event, Remembered { day, until });
+        let Ok(mut days) = self.days.write() else {
+            return false;
+        };
+        match days.get_mut(&event) {
+            // A read for this very answer is under way: keep it, and its flag.
+            Some(r) if r.day == day && r.reading => {
+                r.until = until;
+                false
+            }
+            // Holders read for an earlier moment may have changed since (a raise): read again.
+            _ => {
+                let fresh = Remembered {
+                    day,
+                    until,
+                    holders: None,
+                    reading: true,
+                };
+                days.insert(event, fresh);
+                true
+            }
+        }
+    }
+
+    /// The holders read after `day` sold out; `None` when the read failed or found too many.
+    pub fn holders_read(&self, event: EventId, day: NaiveDate, holders: Option<HashSet<String>>) {
+        if let Ok(mut days) = self.days.write()
+            && let Some(r) = days.get_mut(&event)
+            && r.day == day
+        {
+            r.holders = holders.map(Arc::new);
+            r.reading = false;
         }
     }
 
@@ -102,10 +146,10 @@ mod tests {
         let memory = SoldOutMemory::new(Duration::from_millis(50), Duration::from_secs(1));
         let event = EventId::new();
         assert_eq!(memory.recall(event), None);
-        memory.remember(event, day(), Instant::now(), Duration::from_secs(60));
-        assert_eq!(memory.recall(event), Some(day()));
+        assert!(memory.remember(event, day(), Instant::now(), Duration::from_secs(60)));
+        assert_eq!(memory.recall(event).map(|(d, _)| d), Some(day()));
         std::thread::sleep(Duration::from_millis(60));
-        assert_eq!(memory.recall(event), None);
+        assert!(memory.recall(event).is_none());
     }
 
     #[test]
@@ -114,16 +158,35 @@ mod tests {
         let event = EventId::new();
         let sent = Instant::now() - Duration::from_millis(30);
         memory.remember(event, day(), sent, Duration::from_millis(30));
-        assert_eq!(memory.recall(event), None, "the window closed 30 ms after the send");
+        assert!(memory.recall(event).is_none(), "the window closed 30 ms after the send");
     }
 
     #[test]
     fn off_when_the_ttl_is_zero() {
         let memory = SoldOutMemory::new(Duration::ZERO, Duration::from_secs(1));
         let event = EventId::new();
-        memory.remember(event, day(), Instant::now(), Duration::from_secs(60));
-        assert_eq!(memory.recall(event), None);
+        assert!(!memory.remember(event, day(), Instant::now(), Duration::from_secs(60)));
+        assert!(memory.recall(event).is_none());
         assert_eq!(memory.fence(), Duration::ZERO);
+    }
+
+    #[test]
+    fn one_read_of_the_holders_per_sold_out_moment() {
+        let memory = SoldOutMemory::new(Duration::from_secs(60), Duration::from_secs(1));
+        let event = EventId::new();
+        let now = Instant::now();
+        assert!(
+            memory.remember(event, day(), now, Duration::from_secs(60)),
+            "the first reads"
+        );
+        assert!(
+            !memory.remember(event, day(), now, Duration::from_secs(60)),
+            "the next do not"
+        );
+        assert!(memory.recall(event).is_some_and(|(_, h)| h.is_none()));
+        memory.holders_read(event, day(), Some(HashSet::from(["alice".to_owned()])));
+        let (_, holders) = memory.recall(event).unwrap();
+        assert!(holders.unwrap().contains("alice"));
     }
 
     #[test]

@@ -170,3 +170,22 @@ async fn a_bad_limit_change_is_refused_clearly() {
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(app.count(&event).await["daily_limit"], 10, "nothing changed");
 }
+
+#[tokio::test]
+async fn after_sell_out_a_holder_still_gets_their_coupon_back() {
+    // A long memory: every request below is answered while the day is remembered sold out.
+    let app = spawn_app_with(|s| s.sold_out_memory_ms = 5_000).await;
+    let event = app.open_event(3).await;
+    let answers = issue_all(&app, &event, &users("holder", 3)).await;
+    assert_eq!(issued(&answers).len(), 3);
+    assert_eq!(app.issue(&event, "late").await.status(), StatusCode::GONE);
+
+    for (user, _, first) in &answers {
+        let again = app.issue(&event, user).await;
+        assert_eq!(again.status(), StatusCode::CONFLICT, "{user} holds today's coupon");
+        let body: Value = again.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "already_issued");
+        assert_eq!(body["coupon"]["coupon_id"], first["coupon_id"], "the very same coupon");
+    }
+    assert_eq!(app.issue(&event, "later").await.status(), StatusCode::GONE);
+}

@@ -15,8 +15,8 @@ const ISSUE: (&str, &str) = ("route", "/v1/coupon/issue");
 
 #[tokio::test]
 async fn metrics_count_what_happened() {
-    // Every request goes to the script (a remembered sold-out day would answer m-0's retry
-    // below with 410 without asking Redis, and the script count would differ).
+    // Every request goes to the script: a remembered sold-out day would answer the last three
+    // users without it, and the script count below would differ.
     let app = spawn_app_with(|s| s.sold_out_memory_ms = 0).await;
     let event = app.open_event(5).await;
     let answers = issue_all(&app, &event, &users("m", 8)).await;
