@@ -115,31 +115,24 @@ pub async fn run(args: &ReconcileArgs) -> anyhow::Result<Report> {
     for event in events(&db, args.event).await? {
         for day in days(&event, args.day, ttl) {
             let before = snapshot::take(&mut redis, &db, &keys, &event, day).await?;
-            if event.window_on(day).is_none_or(|w| w.close + ttl <= Utc::now()) {
+            let expired = event.window_on(day).is_none_or(|w| w.close + ttl <= Utc::now());
+            let (found, actions, remaining, note) = if expired {
                 // Its keys have expired (or it is not a day of the event): Postgres is the whole
                 // record, and nothing in Redis can disagree with it any more.
-                let note = Some("no window, or its Redis keys have expired: nothing to compare".to_owned());
-                let (found, actions, remaining) = (Vec::new(), Vec::new(), Vec::new());
-                report.days.push(DayReport {
-                    event: event.id,
-                    day,
-                    before,
-                    found,
-                    actions,
-                    remaining,
-                    note,
-                });
-                continue;
-            }
-            let found = diff::compare(&before, stuck_ms);
-            let (actions, remaining) = if args.repair && !found.is_empty() {
-                let actions = repair::repair(&mut redis, &db, &keys, &event, &before, &found, ttl).await?;
-                let after = snapshot::take(&mut redis, &db, &keys, &event, day).await?;
-                (actions, diff::compare(&after, stuck_ms))
+                let note = "no window, or its Redis keys have expired: nothing to compare";
+                (Vec::new(), Vec::new(), Vec::new(), Some(note.to_owned()))
             } else {
-                (Vec::new(), found.clone())
+                let found = diff::compare(&before, stuck_ms);
+                let (actions, remaining) = if args.repair && !found.is_empty() {
+                    let actions = repair::repair(&mut redis, &db, &keys, &event, &before, &found, ttl).await?;
+                    let after = snapshot::take(&mut redis, &db, &keys, &event, day).await?;
+                    (actions, diff::compare(&after, stuck_ms))
+                } else {
+                    (Vec::new(), found.clone())
+                };
+                tracing::info!(event_id = %event.id, %day, found = found.len(), remaining = remaining.len(), "reconciled");
+                (found, actions, remaining, None)
             };
-            tracing::info!(event_id = %event.id, %day, found = found.len(), remaining = remaining.len(), "reconciled");
             report.days.push(DayReport {
                 event: event.id,
                 day,
@@ -147,7 +140,7 @@ pub async fn run(args: &ReconcileArgs) -> anyhow::Result<Report> {
                 found,
                 actions,
                 remaining,
-                note: None,
+                note,
             });
         }
     }
