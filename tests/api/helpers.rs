@@ -240,3 +240,16 @@ pub async fn issue_all(app: &TestApp, event_id: &str, users: &[String]) -> Vec<(
     });
     futures::future::join_all(requests).await
 }
+
+/// Waits until a service started as a process at `base` answers `/readyz` with 200 (30 s at most).
+pub async fn wait_until_ready(client: &reqwest::Client, base: &str) {
+    let started = std::time::Instant::now();
+    loop {
+        let status = client.get(format!("{base}/readyz")).send().await.map(|r| r.status());
+        if status.is_ok_and(|s| s == StatusCode::OK) {
+            return;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "never became ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -80,18 +80,7 @@ async fn sigterm_exits_cleanly() {
             .unwrap(),
     );
     let client = reqwest::Client::new();
-    let started = Instant::now();
-    while client
-        .get(format!("http://127.0.0.1:{port}/readyz"))
-        .send()
-        .await
-        .map(|r| r.status())
-        .ok()
-        != Some(StatusCode::OK)
-    {
-        assert!(started.elapsed() < Duration::from_secs(30), "never became ready");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    crate::helpers::wait_until_ready(&client, &format!("http://127.0.0.1:{port}")).await;
     // Sent from here, not by the `kill` command: a minimal Debian has no procps.
     let pid = nix::unistd::Pid::from_raw(child.0.id() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM sent");

@@ -3,7 +3,7 @@
 
 use std::io::Read;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -46,18 +46,7 @@ async fn run_and_log(format: &str) -> (String, String) {
     );
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    let started = Instant::now();
-    while client
-        .get(format!("{base}/readyz"))
-        .send()
-        .await
-        .map(|r| r.status())
-        .ok()
-        != Some(StatusCode::OK)
-    {
-        assert!(started.elapsed() < Duration::from_secs(30), "never became ready");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    crate::helpers::wait_until_ready(&client, &base).await;
     let day = today_utc();
     let created: Value = client
         .post(format!("{base}/v1/events"))
