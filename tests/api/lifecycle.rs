@@ -140,21 +140,26 @@ async fn stopping_mid_spike_loses_no_answered_coupon() {
         app.url("/v1/coupon/issue"),
     );
 
+    // The stop comes once the first answers are back (not after a fixed delay, which a loaded
+    // machine can outrun before a single request is answered).
+    let first_answer = std::sync::Arc::new(tokio::sync::Notify::new());
     let spike = users.iter().map(|user| {
-        let (client, url, event) = (client.clone(), url.clone(), event.clone());
+        let (client, url, event, first_answer) = (client.clone(), url.clone(), event.clone(), first_answer.clone());
         async move {
             let body = serde_json::json!({ "event_id": event, "user_id": user });
             match client.post(url).json(&body).send().await {
                 Ok(response) => {
                     let status = response.status();
-                    Some((status, response.json::<Value>().await.ok()))
+                    let body = response.json::<Value>().await.ok();
+                    first_answer.notify_one();
+                    Some((status, body))
                 }
                 Err(_) => None, // not accepted: the listener had closed
             }
         }
     });
     let stopping = async {
-        tokio::time::sleep(Duration::from_millis(30)).await;
+        let _ = tokio::time::timeout(Duration::from_secs(10), first_answer.notified()).await;
         stop.stop().await;
     };
     let (answers, ()) = tokio::join!(futures::future::join_all(spike), stopping);
