@@ -72,14 +72,6 @@ async fn killing_one_of_two_instances_mid_spike_loses_nothing_and_oversells_noth
             panic!("{user} never got an answer");
         }
     });
-    let kill = async {
-        proxy.cut();
-        tokio::time::sleep(Duration::from_millis(150)).await;
-        doomed.kill();
-    };
-    let (answers, ()) = tokio::join!(futures::future::join_all(spike), kill);
-
-    // What the dead instance's writer had read and not acknowledged at that moment.
     let event_id = EventId::parse(&event).unwrap();
     let keys = Keys::new(&settings.redis_key_prefix);
     let mut redis = redis::Client::open(settings.redis_url.as_str())
@@ -87,15 +79,27 @@ async fn killing_one_of_two_instances_mid_spike_loses_nothing_and_oversells_noth
         .get_multiplexed_async_connection()
         .await
         .unwrap();
-    let pending: redis::streams::StreamPendingCountReply = redis
-        .xpending_count(keys.stream(event_id), WRITER_GROUP, "-", "+", 100_000)
-        .await
-        .unwrap();
-    let orphaned = pending
-        .ids
-        .iter()
-        .filter(|p| p.consumer.starts_with(&doomed_consumer))
-        .count();
+    let stream = keys.stream(event_id);
+    // The proxy is cut as the spike begins; the kill comes once the doomed writer holds entries
+    // it read and cannot store (at most 5 s later), and returns how many it held as it died. They
+    // are counted at that moment: the survivor claims them WRITER_CLAIM_IDLE_MS later, and on a
+    // loaded machine the spike outlasts that, so at its end there would be nothing left to count.
+    let kill = {
+        let mut redis = redis.clone();
+        let (doomed, proxy, stream) = (&mut doomed, &proxy, stream.clone());
+        async move {
+            proxy.cut();
+            let started = Instant::now();
+            while held_by(&mut redis, &stream, &doomed_consumer).await == 0
+                && started.elapsed() < Duration::from_secs(5)
+            {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            doomed.kill();
+            held_by(&mut redis, &stream, &doomed_consumer).await
+        }
+    };
+    let (answers, orphaned) = tokio::join!(futures::future::join_all(spike), kill);
 
     let mut issued: HashMap<String, String> = HashMap::new(); // user -> coupon seen as 201
     let mut held: HashMap<String, String> = HashMap::new(); // user -> coupon seen in a 409
@@ -136,8 +140,7 @@ async fn killing_one_of_two_instances_mid_spike_loses_nothing_and_oversells_noth
     assert_eq!(count as usize, LIMIT);
     let started = Instant::now();
     loop {
-        let pending: redis::streams::StreamPendingReply =
-            redis.xpending(keys.stream(event_id), WRITER_GROUP).await.unwrap();
+        let pending: redis::streams::StreamPendingReply = redis.xpending(&stream, WRITER_GROUP).await.unwrap();
         if pending.count() == 0 {
             break;
         }
@@ -147,6 +150,16 @@ async fn killing_one_of_two_instances_mid_spike_loses_nothing_and_oversells_noth
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// How many entries of `stream` the consumers whose names start with `consumer` have read and
+/// not acknowledged.
+async fn held_by(redis: &mut redis::aio::MultiplexedConnection, stream: &str, consumer: &str) -> usize {
+    let pending: redis::streams::StreamPendingCountReply = redis
+        .xpending_count(stream, WRITER_GROUP, "-", "+", 100_000)
+        .await
+        .unwrap_or_default();
+    pending.ids.iter().filter(|p| p.consumer.starts_with(consumer)).count()
 }
 
 /// (coupon_id, user_id) of the event's stored coupons, once `n` are there (or after 20 s).
