@@ -17,6 +17,12 @@ ARGV[2]: coupon id for the coupon, if one is issued (a fresh UUID from the servi
 ARGV[3]: day key prefix            <prefix>:{<event_id>}:
          a day's keys are <ARGV[3]><day>:count (string) and <ARGV[3]><day>:users (hash)
 ARGV[4]: how long a day's keys outlive its window, in ms
+ARGV[5]: optional: the day this call must be about, "YYYY-MM-DD", or absent/"" for whichever is
+         current. A sharded event's walk (src/issuing/walk.rs) passes the day the first bucket
+         answered sold out for, so that no bucket issues for another day in the same walk.
+
+For a sharded event these are the keys of one bucket, <prefix>:{<event_id>:<b>}:... for b >= 1,
+and daily_limit is that bucket's share.
 
 The day keys are not in KEYS because which day is current is decided here, by the Redis clock.
 They carry the event's hash tag, so on Redis Cluster they share KEYS[1]'s slot.
@@ -27,8 +33,8 @@ Returns an array of strings:
   {"sold_out", day, now_ms, close_ms, rememberable}
                  rememberable = "1" when the service may remember until close_ms that the day is
                  sold out, "0" while a limit raise is being fenced
-  {"not_open"}   before the event, or before today's window
-  {"closed"}     after today's window, or after the event
+  {"not_open"}   before the event, or before today's window (or before ARGV[5]'s day)
+  {"closed"}     after today's window, or after the event (or after ARGV[5]'s day)
   {"missing"}    no settings in Redis: an unknown event, or Redis lost its state
 ]]
 
@@ -55,6 +61,16 @@ if now < tonumber(open) then
   -- Between windows: once the local date has turned to the next window's day, today's window
   -- has simply not opened yet; before that, we are after yesterday's.
   if now >= tonumber(day_start) then
+    return {'not_open'}
+  end
+  return {'closed'}
+end
+-- A walk over buckets is about one day: a bucket whose clock (or the time that passed) has put
+-- it on another day says that day has not opened, or is over, rather than issue for another day.
+-- Day strings are YYYY-MM-DD, so they compare as dates.
+local wanted = ARGV[5]
+if wanted and wanted ~= '' and day ~= wanted then
+  if day < wanted then
     return {'not_open'}
   end
   return {'closed'}

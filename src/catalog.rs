@@ -14,6 +14,7 @@ use crate::domain::{Event, EventId, NewEvent};
 use crate::issuing::Issuer;
 use crate::restore::{Publish, ensure_published};
 use crate::store;
+use crate::store::events::SetLimit;
 
 #[derive(Clone)]
 pub struct Catalog {
@@ -94,15 +95,17 @@ impl Catalog {
 
     /// Sets an event's daily limit: in Postgres, then in Redis. A raise returns once it is in
     /// force, after the fence that keeps remembered sold-out answers from outliving the old
-    /// limit (see `issuing::set_limit`). `None`: no such event.
-    pub async fn set_limit(&self, id: EventId, limit: u32) -> anyhow::Result<Option<Arc<Event>>> {
-        let Some(event) = store::events::set_limit(&self.db, id, limit).await?.map(Arc::new) else {
-            return Ok(None);
+    /// limit (see `issuing::set_limit`). A sharded event's limit can only be lowered.
+    pub async fn set_limit(&self, id: EventId, limit: u32) -> anyhow::Result<SetLimit> {
+        let change = store::events::set_limit(&self.db, id, limit).await?;
+        let SetLimit::Changed(event) = &change else {
+            return Ok(change);
         };
+        let event = Arc::new(event.clone());
         self.remember(&event);
         let mut conn = self.issuer.connection();
-        crate::issuing::set_limit(&mut conn, self.issuer.keys(), id, limit, self.issuer.fence()).await?;
-        Ok(Some(event))
+        crate::issuing::set_limit(&mut conn, self.issuer.keys(), &event, self.issuer.fence()).await?;
+        Ok(change)
     }
 
     /// Publishes one event again, in the background, unless that is already under way. Called

@@ -11,9 +11,15 @@ pub struct Settings {
     #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8080")]
     pub listen_addr: String,
 
-    /// Redis that holds counters, user records and streams.
+    /// Redis that holds counters, user records and streams: one server (`redis://host:port`)
+    /// or a Redis Cluster (`redis+cluster://host1:port1,host2:port2,...`).
     #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
     pub redis_url: String,
+
+    /// Redis Cluster nodes to start from, `host1:port1,host2:port2,...`; when set, the service
+    /// uses the cluster and ignores REDIS_URL.
+    #[arg(long, env = "REDIS_CLUSTER_NODES")]
+    pub redis_cluster_nodes: Option<String>,
 
     /// Postgres that holds events and coupons. The database is created if it does not exist.
     #[arg(
@@ -34,6 +40,12 @@ pub struct Settings {
     /// Most requests handled at once; more are answered 503 at once (load is shed, not queued).
     #[arg(long, env = "MAX_IN_FLIGHT", default_value_t = 4096)]
     pub max_in_flight: usize,
+
+    /// Replicas that must acknowledge a coupon (Redis `WAIT`) before it is answered. 0: answer
+    /// as soon as the primary has it; a failover may then lose the last coupons answered. 1 on
+    /// a cluster with a replica per primary: a coupon answered survives its primary's failover.
+    #[arg(long, env = "REDIS_WAIT_REPLICAS", default_value_t = 0)]
+    pub redis_wait_replicas: u32,
 
     /// The most a request waits for Redis before it is answered 503, in ms.
     #[arg(long, env = "REDIS_TIMEOUT_MS", default_value_t = 1000)]
@@ -154,6 +166,11 @@ impl Settings {
         }
         let only: Only = clap::Parser::parse_from(["coupon-issuer"]);
         only.settings
+    }
+
+    /// The Redis (or Redis Cluster) named by REDIS_URL / REDIS_CLUSTER_NODES.
+    pub fn redis_target(&self) -> Result<crate::redis_target::RedisTarget, crate::redis_target::TargetError> {
+        crate::redis_target::RedisTarget::parse(&self.redis_url, self.redis_cluster_nodes.as_deref())
     }
 
     pub fn redis_timeout(&self) -> Duration {

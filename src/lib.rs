@@ -13,7 +13,7 @@
 //! Around them: [`catalog`] (events, cached and published to Redis), [`restore`] (rebuilding
 //! Redis state from Postgres when Redis lost it), [`config`], [`startup`] (wiring and graceful
 //! shutdown) and [`telemetry`]; [`metrics`] counts what happens, for `/metrics` and `/live`;
-//! [`reconcile`] compares and repairs Redis against Postgres (`coupon-issuer reconcile`); [`cli`]
+//! [`redis_target`] is one Redis or a Redis Cluster behind one connection type; [`reconcile`] compares and repairs Redis against Postgres (`coupon-issuer reconcile`); [`cli`]
 //! is the admin command line (events, inspect).
 //!
 //! Apart from that flow: [`lab`], the strategy lab (eight ways to hand out limited coupons,
@@ -28,6 +28,7 @@ pub mod issuing;
 pub mod lab;
 pub mod metrics;
 pub mod reconcile;
+pub mod redis_target;
 pub mod restore;
 pub mod startup;
 pub mod store;

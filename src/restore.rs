@@ -7,6 +7,10 @@
 //! event's stream (issued, not yet stored), and only then is the event published, settings
 //! last. Until they exist the issue script answers "missing" and requests get 503: the
 //! service waits rather than guesses.
+//!
+//! A sharded event is restored bucket by bucket: on a cluster one node can lose its memory while
+//! the others keep theirs. Each bucket whose settings are missing is rebuilt from the Postgres
+//! rows of its shard and its own stream, never lowering a count that is still there.
 
 use std::collections::HashMap;
 
@@ -15,7 +19,7 @@ use redis::AsyncCommands;
 use redis::streams::StreamRangeReply;
 use sqlx::PgPool;
 
-use crate::domain::{Coupon, Event};
+use crate::domain::{Bucket, Coupon, Event};
 use crate::issuing::{Issuer, publish_event};
 use crate::store;
 use crate::writer::coupon_from_entry;
@@ -33,13 +37,19 @@ pub enum Publish {
 #[tracing::instrument(skip_all, fields(event_id = %event.id))]
 pub async fn ensure_published(issuer: &Issuer, db: &PgPool, event: &Event, publish: Publish) -> anyhow::Result<()> {
     let mut conn = issuer.connection();
-    let present: bool = conn.exists(issuer.keys().settings(event.id)).await?;
+    let mut missing = Vec::new();
+    for bucket in event.shards.buckets(event.id) {
+        let present: bool = conn.exists(issuer.keys().settings(bucket)).await?;
+        if !present {
+            missing.push(bucket);
+        }
+    }
     // A new event has no settings yet either, and nothing to rebuild: only warn when something
     // was actually lost.
-    let rebuilt = if present {
+    let rebuilt = if missing.is_empty() {
         0
     } else {
-        rebuild_days(issuer, db, event).await?
+        rebuild_days(issuer, db, event, &missing).await?
     };
     if rebuilt > 0 {
         tracing::warn!(
@@ -50,16 +60,16 @@ pub async fn ensure_published(issuer: &Issuer, db: &PgPool, event: &Event, publi
     // A lost event may come back with fewer coupons counted than it had (coupons lost with
     // Redis before reaching Postgres): instances that remember it sold out must forget first.
     let may_issue = event.windows().last().is_some_and(|w| w.close > Utc::now());
-    if !present && publish == Publish::Again && may_issue {
+    if !missing.is_empty() && publish == Publish::Again && may_issue {
         tokio::time::sleep(issuer.fence()).await;
     }
     publish_event(&mut conn, issuer.keys(), event, issuer.fence()).await?;
     Ok(())
 }
 
-/// Rebuilds every live day's count and user records; returns how many users it restored.
-async fn rebuild_days(issuer: &Issuer, db: &PgPool, event: &Event) -> anyhow::Result<usize> {
-    let (mut conn, keys) = (issuer.connection(), issuer.keys());
+/// Rebuilds every live day's count and user records of each of `buckets`, from one read of
+/// Postgres; returns how many users it restored.
+async fn rebuild_days(issuer: &Issuer, db: &PgPool, event: &Event, buckets: &[Bucket]) -> anyhow::Result<usize> {
     let ttl = chrono::Duration::from_std(issuer.day_key_ttl())?;
     let now = Utc::now();
     // Days whose keys would still exist; older ones expired anyway and cannot issue.
@@ -73,13 +83,30 @@ async fn rebuild_days(issuer: &Issuer, db: &PgPool, event: &Event) -> anyhow::Re
         return Ok(0);
     };
 
-    let mut coupons = store::coupons::for_event_since(db, event.id, first_day).await?;
-    let pending: StreamRangeReply = conn.xrange_all(keys.stream(event.id)).await?;
+    let stored = store::coupons::for_event_since(db, event.id, first_day).await?;
+    let mut rebuilt = 0;
+    for &bucket in buckets {
+        let mine = stored.iter().filter(|c| c.shard == bucket.shard).cloned().collect();
+        rebuilt += rebuild_bucket(issuer, bucket, &live, mine).await?;
+    }
+    Ok(rebuilt)
+}
+
+/// One bucket: its coupons in Postgres (`coupons`) plus those still in its stream, written back
+/// as each live day's user records and count.
+async fn rebuild_bucket(
+    issuer: &Issuer,
+    bucket: Bucket,
+    live: &HashMap<NaiveDate, DateTime<Utc>>,
+    mut coupons: Vec<Coupon>,
+) -> anyhow::Result<usize> {
+    let (mut conn, keys) = (issuer.connection(), issuer.keys());
+    let pending: StreamRangeReply = conn.xrange_all(keys.stream(bucket)).await?;
     coupons.extend(
         pending
             .ids
             .iter()
-            .filter_map(|entry| coupon_from_entry(event.id, entry).ok()),
+            .filter_map(|entry| coupon_from_entry(bucket, entry).ok()),
     );
 
     let mut by_day: HashMap<NaiveDate, Vec<Coupon>> = HashMap::new();
@@ -88,8 +115,8 @@ async fn rebuild_days(issuer: &Issuer, db: &PgPool, event: &Event) -> anyhow::Re
     }
     let mut rebuilt = 0;
     for (day, coupons) in by_day {
-        let users_key = keys.day_users(event.id, day);
-        let count_key = keys.day_count(event.id, day);
+        let users_key = keys.day_users(bucket, day);
+        let count_key = keys.day_count(bucket, day);
         // The numbers handed out: never lower than what Redis still counts, nor than any seq
         // seen. Raised atomically, because another instance may be rebuilding the same day, or
         // may already have finished and be issuing again (see lua/raise_count.lua).
@@ -118,7 +145,7 @@ async fn rebuild_days(issuer: &Issuer, db: &PgPool, event: &Event) -> anyhow::Re
             .arg(expire_at)
             .invoke_async(&mut conn)
             .await?;
-        tracing::info!(%day, users = coupons.len(), count, "rebuilt day state");
+        tracing::info!(%day, shard = bucket.shard, users = coupons.len(), count, "rebuilt day state");
         rebuilt += coupons.len();
     }
     Ok(rebuilt)

@@ -7,8 +7,6 @@ use std::time::Duration;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
-use deadpool_redis::{Manager, Pool, Runtime};
-use redis::AsyncConnectionConfig;
 use sqlx::PgPool;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -19,8 +17,9 @@ use crate::http::{self, AppState};
 use crate::issuing::{Issuer, Keys};
 use crate::lab::Lab;
 use crate::metrics::Metrics;
+use crate::redis_target::RedisTarget;
 use crate::store;
-use crate::writer::{Writer, WriterConfig, WriterStats};
+use crate::writer::{Writer, WriterConfig, WriterRedis, WriterStats};
 
 /// The whole service, built and bound, not yet running.
 pub struct Application {
@@ -51,15 +50,17 @@ impl Application {
         let db = store::connect(&settings.database_url, settings.database_max_connections).await?;
         store::migrate(&db).await?;
 
-        let client = redis::Client::open(settings.redis_url.as_str()).context("REDIS_URL is not a Redis URL")?;
+        let redis = settings.redis_target()?;
+        tracing::info!(redis = %redis.describe(), "redis");
         let keys = Keys::new(&settings.redis_key_prefix);
         let issuer = Issuer::new(
-            client,
+            &redis,
             keys.clone(),
             settings.redis_timeout(),
             settings.sold_out_memory(),
             settings.day_key_ttl(),
-        )?;
+        )?
+        .with_replicas(settings.redis_wait_replicas);
         let catalog = Catalog::new(db.clone(), issuer.clone());
         match catalog.publish_all().await {
             Ok(n) => tracing::info!(events = n, "published events to Redis"),
@@ -72,7 +73,7 @@ impl Application {
         let writers = if settings.writer_enabled {
             (0..settings.writer_concurrency.max(1))
                 .map(|_| {
-                    writer(&settings, db.clone(), keys.clone(), catalog.clone())
+                    writer(&settings, &redis, db.clone(), keys.clone(), catalog.clone())
                         .map(|w| w.with_metrics(metrics.clone()).with_stats(writer_stats.clone()))
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?
@@ -84,9 +85,8 @@ impl Application {
             .lab
             .enabled
             .then(|| {
-                let client = redis::Client::open(settings.redis_url.as_str())?;
                 let prefix = &settings.redis_key_prefix;
-                Lab::new(&settings.lab, db.clone(), client, prefix, settings.redis_timeout())
+                Lab::new(&settings.lab, db.clone(), &redis, prefix, settings.redis_timeout())
             })
             .transpose()?;
         let state = web::Data::new(AppState {
@@ -160,26 +160,21 @@ impl Application {
     }
 }
 
-fn writer(settings: &Settings, db: PgPool, keys: Keys, catalog: Catalog) -> anyhow::Result<Writer> {
+fn writer(
+    settings: &Settings,
+    redis: &RedisTarget,
+    db: PgPool,
+    keys: Keys,
+    catalog: Catalog,
+) -> anyhow::Result<Writer> {
     let block = Duration::from_millis(settings.writer_block_ms);
-    // Blocking reads need their own connections, with a response timeout longer than the block.
-    let connection = AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(Duration::from_secs(2)))
-        .set_response_timeout(Some(block + Duration::from_secs(5)));
-    let manager = Manager::new_with_config(settings.redis_url.as_str(), connection)?;
-    let pool = Pool::builder(manager)
-        .max_size(2)
-        .runtime(Runtime::Tokio1)
-        .wait_timeout(Some(Duration::from_secs(2)))
-        .create_timeout(Some(Duration::from_secs(2)))
-        .build()?;
     let consumer = format!(
         "writer-{}-{}",
         std::process::id(),
         &uuid::Uuid::new_v4().simple().to_string()[..8]
     );
     Ok(Writer::new(
-        pool,
+        WriterRedis::new(redis, block)?,
         db,
         keys,
         catalog,

@@ -33,7 +33,7 @@ pub enum EventsCommand {
 #[derive(Debug, Args)]
 pub struct CreateArgs {
     /// A JSON file with the event, as `POST /v1/events` takes it ("-" reads standard input).
-    #[arg(long, conflicts_with_all = ["name", "timezone", "starts_on", "ends_on", "open", "close", "limit", "percent", "amount"])]
+    #[arg(long, conflicts_with_all = ["name", "timezone", "starts_on", "ends_on", "open", "close", "limit", "shards", "percent", "amount"])]
     file: Option<PathBuf>,
     #[arg(long, required_unless_present = "file")]
     name: Option<String>,
@@ -55,6 +55,10 @@ pub struct CreateArgs {
     /// Coupons per day.
     #[arg(long, required_unless_present = "file")]
     limit: Option<i64>,
+    /// Split each day's stock over this many buckets (1-64; default 1), for a drop hotter than
+    /// one Redis core. A sharded event's limit can be lowered, never raised.
+    #[arg(long)]
+    shards: Option<i64>,
     /// Days the coupons stay usable after the last day.
     #[arg(long, default_value_t = 30)]
     valid_days_after_end: i64,
@@ -114,6 +118,7 @@ impl CreateArgs {
             daily_limit: self.limit.ok_or_else(missing)?,
             valid_days_after_end: self.valid_days_after_end,
             discount,
+            shards: self.shards,
         })
     }
 }
@@ -191,6 +196,7 @@ fn show(ctx: &Session, event: &Event) -> anyhow::Result<()> {
             format!("{}-{}", event.window.open(), event.window.close()),
         ),
         ("daily limit", event.daily_limit.to_string()),
+        ("shards", event.shards.get().to_string()),
         ("discount", discount(&event.discount)),
         ("valid days after end", event.valid_days_after_end.to_string()),
         ("coupons valid until", event.valid_until().to_rfc3339()),

@@ -9,7 +9,7 @@ use redis::streams::{StreamPendingReply, StreamRangeReply};
 use serde::Serialize;
 
 use super::{Connection, Session, print_json, table};
-use crate::domain::{DayStatus, Event, EventId, parse_day};
+use crate::domain::{Bucket, DayStatus, Event, EventId, parse_day};
 use crate::issuing::WRITER_GROUP;
 use crate::store;
 
@@ -52,8 +52,83 @@ struct Inspection {
     /// Age of the oldest entry still in the stream: how far the writer is behind. 0 when the
     /// stream is empty.
     writer_lag_ms: i64,
-    /// Whether Redis holds the event's settings (the issue script refuses without them).
+    /// Whether Redis holds the event's settings (the issue script refuses without them), in
+    /// every bucket.
     published: bool,
+    /// How many buckets the day's stock is split over (1: unsharded).
+    shards: u16,
+}
+
+/// What Redis holds for one bucket (all of an unsharded event).
+#[derive(Debug, Default)]
+struct RedisFigures {
+    published: bool,
+    issued: Option<u64>,
+    users: u64,
+    stream_length: u64,
+    dead_letters: u64,
+    pending: u64,
+    writer_lag_ms: i64,
+}
+
+impl RedisFigures {
+    fn add(&mut self, other: RedisFigures) {
+        self.published &= other.published;
+        self.issued = match (self.issued, other.issued) {
+            (None, None) => None,
+            (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
+        };
+        self.users += other.users;
+        self.stream_length += other.stream_length;
+        self.dead_letters += other.dead_letters;
+        self.pending += other.pending;
+        self.writer_lag_ms = self.writer_lag_ms.max(other.writer_lag_ms);
+    }
+}
+
+async fn read_bucket(
+    ctx: &Session,
+    bucket: Bucket,
+    day: NaiveDate,
+    now: DateTime<Utc>,
+) -> anyhow::Result<RedisFigures> {
+    let keys = ctx.issuer.keys();
+    let mut conn = ctx.issuer.connection();
+    let mut pipe = redis::pipe();
+    pipe.exists(keys.settings(bucket))
+        .get(keys.day_count(bucket, day))
+        .hlen(keys.day_users(bucket, day))
+        .xlen(keys.stream(bucket))
+        .xlen(keys.dead_letters(bucket))
+        .xrange_count(keys.stream(bucket), "-", "+", 1);
+    let (published, issued, users, stream_length, dead_letters, oldest): (
+        bool,
+        Option<u64>,
+        u64,
+        u64,
+        u64,
+        StreamRangeReply,
+    ) = pipe.query_async(&mut conn).await.context("reading Redis")?;
+    // XPENDING fails when the writer's group does not exist yet: nothing is pending then.
+    let pending: redis::RedisResult<StreamPendingReply> = conn.xpending(keys.stream(bucket), WRITER_GROUP).await;
+    let pending = match pending {
+        Ok(reply) => reply.count() as u64,
+        Err(_) => 0,
+    };
+    let writer_lag_ms = oldest
+        .ids
+        .first()
+        .and_then(|entry| entry.id.split('-').next()?.parse::<i64>().ok())
+        .map_or(0, |added_ms| (now.timestamp_millis() - added_ms).max(0));
+    Ok(RedisFigures {
+        published,
+        issued,
+        users,
+        stream_length,
+        dead_letters,
+        pending,
+        writer_lag_ms,
+    })
 }
 
 pub async fn run_inspect(connection: &Connection, args: InspectArgs) -> anyhow::Result<()> {
@@ -77,35 +152,23 @@ pub async fn run_inspect(connection: &Connection, args: InspectArgs) -> anyhow::
 async fn inspect(ctx: &Session, event: &Event, day: Option<NaiveDate>) -> anyhow::Result<Inspection> {
     let now = ctx.issuer.now().await?;
     let day = day.unwrap_or_else(|| event.current_day(now));
-    let keys = ctx.issuer.keys();
-    let mut conn = ctx.issuer.connection();
-
-    let mut pipe = redis::pipe();
-    pipe.exists(keys.settings(event.id))
-        .get(keys.day_count(event.id, day))
-        .hlen(keys.day_users(event.id, day))
-        .xlen(keys.stream(event.id))
-        .xlen(keys.dead_letters(event.id))
-        .xrange_count(keys.stream(event.id), "-", "+", 1);
-    let (published, issued, users, stream_length, dead_letters, oldest): (
-        bool,
-        Option<u64>,
-        u64,
-        u64,
-        u64,
-        StreamRangeReply,
-    ) = pipe.query_async(&mut conn).await.context("reading Redis")?;
-    // XPENDING fails when the writer's group does not exist yet: nothing is pending then.
-    let pending: redis::RedisResult<StreamPendingReply> = conn.xpending(keys.stream(event.id), WRITER_GROUP).await;
-    let pending = match pending {
-        Ok(reply) => reply.count() as u64,
-        Err(_) => 0,
+    let mut redis = RedisFigures {
+        published: true,
+        ..RedisFigures::default()
     };
-    let writer_lag_ms = oldest
-        .ids
-        .first()
-        .and_then(|entry| entry.id.split('-').next()?.parse::<i64>().ok())
-        .map_or(0, |added_ms| (now.timestamp_millis() - added_ms).max(0));
+    // A sharded event: every bucket's figures, summed (the lag: the oldest entry of any).
+    for bucket in event.shards.buckets(event.id) {
+        redis.add(read_bucket(ctx, bucket, day, now).await?);
+    }
+    let RedisFigures {
+        published,
+        issued,
+        users,
+        stream_length,
+        dead_letters,
+        pending,
+        writer_lag_ms,
+    } = redis;
     let stored = store::coupons::count_day(&ctx.db, event.id, day).await?;
 
     let window = event.window_on(day);
@@ -128,6 +191,7 @@ async fn inspect(ctx: &Session, event: &Event, day: Option<NaiveDate>) -> anyhow
         dead_letters,
         writer_lag_ms,
         published,
+        shards: event.shards.get(),
     })
 }
 
@@ -165,6 +229,7 @@ fn print_table(event: &Event, i: &Inspection) {
         ("status", status_name(i.status)),
         ("issued", issued),
         ("daily limit", i.daily_limit.to_string()),
+        ("shards", i.shards.to_string()),
         ("remaining", i.remaining.to_string()),
         ("users holding one", i.users.to_string()),
         ("stored in Postgres", i.stored.to_string()),

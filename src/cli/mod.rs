@@ -11,7 +11,6 @@ mod inspect;
 
 use std::time::Duration;
 
-use anyhow::Context as _;
 use clap::Args;
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{ContentArrangement, Table};
@@ -22,6 +21,7 @@ pub use inspect::{InspectArgs, run_inspect};
 
 use crate::catalog::Catalog;
 use crate::issuing::{Issuer, Keys};
+use crate::redis_target::RedisTarget;
 use crate::store;
 
 /// Where the data is: the same settings (and environment variables) as `serve`.
@@ -30,6 +30,10 @@ pub struct Connection {
     /// Redis that holds counters, user records and streams.
     #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379", global = true)]
     pub redis_url: String,
+
+    /// Redis Cluster nodes (`host1:port1,...`); when set, used instead of REDIS_URL.
+    #[arg(long, env = "REDIS_CLUSTER_NODES", global = true)]
+    pub redis_cluster_nodes: Option<String>,
 
     /// Postgres that holds events and coupons.
     #[arg(
@@ -62,13 +66,13 @@ impl Connection {
     async fn open(&self) -> anyhow::Result<Session> {
         let db = store::connect(&self.database_url, 2).await?;
         store::migrate(&db).await?;
-        let client = redis::Client::open(self.redis_url.as_str()).context("REDIS_URL is not a Redis URL")?;
+        let redis = RedisTarget::parse(&self.redis_url, self.redis_cluster_nodes.as_deref())?;
         // The CLI is not on a hot path: give Redis more time than a request would get.
         let timeout = Duration::from_secs(5);
         // Remembers no sold-out answers (it issues nothing); its fence is then zero, and a CLI
         // command never raises a limit.
         let issuer = Issuer::new(
-            client,
+            &redis,
             Keys::new(&self.redis_key_prefix),
             timeout,
             Duration::ZERO,

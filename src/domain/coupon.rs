@@ -13,6 +13,7 @@ use super::ids::{CouponId, EventId, UserId};
     "event_id": "0b7e0c8e-2f4a-4e7b-9a51-3c1f6a2d9e10",
     "user_id": "alice",
     "day": "2026-05-01",
+    "shard": 0,
     "seq": 17,
     "issued_at": "2026-05-01T04:00:00.123Z",
     "valid_from": "2026-05-01T04:00:00.123Z",
@@ -25,7 +26,9 @@ pub struct Coupon {
     pub user_id: UserId,
     /// The event day the coupon belongs to (the local date its window opened on).
     pub day: NaiveDate,
-    /// 1-based order of arrival on that day.
+    /// The bucket that issued it: always 0 for an unsharded event (see `shards` on the event).
+    pub shard: u16,
+    /// 1-based order of arrival on that day, within its bucket.
     pub seq: u32,
     /// When the Redis clock issued it.
     pub issued_at: DateTime<Utc>,

@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 
 use super::day::parse_day;
 use super::ids::EventId;
+use super::shards::Shards;
 use super::status::DayStatus;
 use super::time_of_day::TimeOfDay;
 use super::window::{DailyWindow, DayWindow, local_instant, windows};
@@ -96,6 +97,12 @@ pub struct NewEventRequest {
     #[schema(minimum = 0, maximum = 3650, example = 30)]
     pub valid_days_after_end: i64,
     pub discount: Discount,
+    /// Split each day's stock over this many buckets, 1 to 64 (default 1: unsharded), for a
+    /// drop hotter than one Redis core. At most `daily_limit`. A sharded event's limit can be
+    /// lowered but not raised.
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 64, example = 1)]
+    pub shards: Option<i64>,
 }
 
 /// A validated event definition, not yet stored.
@@ -109,6 +116,7 @@ pub struct NewEvent {
     pub daily_limit: u32,
     pub valid_days_after_end: u32,
     pub discount: Discount,
+    pub shards: Shards,
 }
 
 impl NewEvent {
@@ -140,16 +148,26 @@ impl NewEvent {
                 "valid_days_after_end: must be from 0 to {MAX_VALID_DAYS_AFTER_END}"
             ));
         }
+        let daily_limit = parse_daily_limit(req.daily_limit).map_err(|e| format!("daily_limit: {e}"))?;
+        let shards = match req.shards {
+            Some(n) => Shards::parse(n).map_err(|e| format!("shards: {e}"))?,
+            None => Shards::ONE,
+        };
+        if u32::from(shards.get()) > daily_limit {
+            // A bucket with no stock at all would only ever answer sold out.
+            return Err("shards: must not exceed daily_limit".into());
+        }
         Ok(Self {
             name,
             timezone,
             starts_on,
             ends_on,
             window,
-            daily_limit: parse_daily_limit(req.daily_limit).map_err(|e| format!("daily_limit: {e}"))?,
+            daily_limit,
             valid_days_after_end: u32::try_from(req.valid_days_after_end)
                 .map_err(|_| "valid_days_after_end: out of range")?,
             discount: req.discount.validate()?,
+            shards,
         })
     }
 }
@@ -177,6 +195,8 @@ pub struct Event {
     pub daily_limit: u32,
     pub valid_days_after_end: u32,
     pub discount: Discount,
+    /// How many buckets each day's stock is split over; fixed at creation.
+    pub shards: Shards,
     pub created_at: DateTime<Utc>,
 }
 
@@ -192,6 +212,7 @@ impl Event {
             daily_limit: spec.daily_limit,
             valid_days_after_end: spec.valid_days_after_end,
             discount: spec.discount,
+            shards: spec.shards,
             created_at,
         }
     }
@@ -265,6 +286,7 @@ mod tests {
             daily_limit: 100,
             valid_days_after_end: 30,
             discount: Discount::Percent { value: 50 },
+            shards: None,
         }
     }
 
@@ -299,6 +321,9 @@ mod tests {
             ("daily_limit", Box::new(|r| r.daily_limit = 0)),
             ("valid_days_after_end", Box::new(|r| r.valid_days_after_end = -1)),
             ("name", Box::new(|r| r.name = "   ".into())),
+            ("shards", Box::new(|r| r.shards = Some(0))),
+            ("shards", Box::new(|r| r.shards = Some(65))),
+            ("shards", Box::new(|r| r.shards = Some(101))),
             (
                 "discount.value",
                 Box::new(|r| r.discount = Discount::Percent { value: 101 }),

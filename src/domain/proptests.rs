@@ -69,6 +69,7 @@ proptest! {
         daily_limit in prop_oneof![1i64..1000, any::<i64>()],
         valid_days in prop_oneof![0i64..400, any::<i64>()],
         name in prop_oneof![Just("Drop".to_owned()), any::<String>()],
+        shards in prop_oneof![Just(None), (0i64..70).prop_map(Some)],
     ) {
         let request = NewEventRequest {
             name,
@@ -80,8 +81,10 @@ proptest! {
             daily_limit,
             valid_days_after_end: valid_days,
             discount: Discount::Percent { value: 50 },
+            shards,
         };
         let Ok(spec) = NewEvent::parse(request) else { return Ok(()) };
+        prop_assert!(u32::from(spec.shards.get()) <= spec.daily_limit);
         let event = Event::new(EventId::new(), spec, Utc::now());
         let windows = event.windows();
         prop_assert!(windows.len() as i64 <= days + 1);

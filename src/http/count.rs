@@ -1,4 +1,5 @@
-//! `GET /v1/coupon/count?event_id=...[&day=YYYY-MM-DD]`: a day's counter, from Redis.
+//! `GET /v1/coupon/count?event_id=...[&day=YYYY-MM-DD]`: a day's counter, from Redis (summed
+//! over the buckets of a sharded event).
 
 use actix_web::{HttpResponse, web};
 use chrono::NaiveDate;
@@ -63,7 +64,7 @@ pub async fn count(state: web::Data<AppState>, query: web::Query<CountQuery>) ->
 
     let now = state.issuer.now().await?;
     let day = day.unwrap_or_else(|| event.current_day(now));
-    let Some(counted) = state.issuer.day_count(event_id, day).await? else {
+    let Some(counted) = state.issuer.day_count(event_id, event.shards, day).await? else {
         state.catalog.republish(event.clone());
         return Err(ApiError::Unavailable("event state is being restored"));
     };

@@ -38,6 +38,9 @@ pub enum ApiError {
     AlreadyRedeemed,
     #[error("today's coupons are all gone")]
     SoldOut,
+    /// A sharded event's daily limit can be lowered, not raised; carries the current limit.
+    #[error("a sharded event's daily limit cannot be raised (it is {0}); it can be lowered")]
+    ShardedLimitRaise(u32),
     #[error("this coupon has expired")]
     Expired,
     #[error("the request body is larger than {0} bytes")]
@@ -111,6 +114,7 @@ impl ApiError {
             Self::AlreadyIssued(_) => "already_issued",
             Self::AlreadyRedeemed => "already_redeemed",
             Self::SoldOut => "sold_out",
+            Self::ShardedLimitRaise(_) => "sharded_limit_raise",
             Self::Expired => "expired",
             Self::PayloadTooLarge(_) => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
@@ -144,7 +148,7 @@ impl ResponseError for ApiError {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::NotOwner | Self::NotOpen | Self::Closed => StatusCode::FORBIDDEN,
             Self::EventNotFound | Self::CouponNotFound | Self::RouteNotFound => StatusCode::NOT_FOUND,
-            Self::AlreadyIssued(_) | Self::AlreadyRedeemed => StatusCode::CONFLICT,
+            Self::AlreadyIssued(_) | Self::AlreadyRedeemed | Self::ShardedLimitRaise(_) => StatusCode::CONFLICT,
             Self::SoldOut | Self::Expired => StatusCode::GONE,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -10,6 +10,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::{Admin, JsonBody};
 use crate::domain::{Discount, Event, EventId, NewEvent, NewEventRequest, TimeOfDay, parse_daily_limit};
+use crate::store::events::SetLimit;
 
 /// An event as the API shows it.
 #[derive(Serialize, ToSchema)]
@@ -24,6 +25,7 @@ use crate::domain::{Discount, Event, EventId, NewEvent, NewEventRequest, TimeOfD
     "daily_limit": 100,
     "valid_days_after_end": 30,
     "discount": {"kind": "percent", "value": 50},
+    "shards": 1,
     "coupons_valid_until": "2026-06-04T15:00:00Z",
     "created_at": "2026-04-20T09:12:44.512Z"
 }))]
@@ -41,6 +43,8 @@ pub struct EventView<'a> {
     valid_days_after_end: u32,
     #[schema(value_type = Discount)]
     discount: &'a Discount,
+    /// How many buckets each day's stock is split over (1: unsharded).
+    shards: u16,
     /// The instant (exclusive) until which this event's coupons can be used.
     coupons_valid_until: DateTime<Utc>,
     created_at: DateTime<Utc>,
@@ -59,6 +63,7 @@ impl<'a> From<&'a Event> for EventView<'a> {
             daily_limit: e.daily_limit,
             valid_days_after_end: e.valid_days_after_end,
             discount: &e.discount,
+            shards: e.shards.get(),
             coupons_valid_until: e.valid_until(),
             created_at: e.created_at,
         }
@@ -135,6 +140,10 @@ pub struct LimitChange {
 /// A lower limit applies at once. A raise answers once it is in force on every instance: after
 /// a fence of about `SOLD_OUT_MEMORY_MS + REDIS_TIMEOUT_MS`, so that no instance still answers
 /// `sold_out` from memory (see `issuing::sold_out`).
+///
+/// A sharded event (`shards` > 1) can only be lowered: a raise answers 409
+/// `sharded_limit_raise` and changes nothing. Its safety rests on a sold-out bucket staying sold
+/// out for the day (see `issuing::walk`), which a raise would break.
 #[utoipa::path(
     patch,
     path = "/v1/events/{id}",
@@ -153,11 +162,11 @@ pub async fn set_limit(
 ) -> Result<HttpResponse, ApiError> {
     let id = EventId::parse(&id).map_err(|e| ApiError::invalid("event id", e))?;
     let limit = parse_daily_limit(body.0.daily_limit).map_err(|e| ApiError::invalid("daily_limit", e))?;
-    let event = state
-        .catalog
-        .set_limit(id, limit)
-        .await?
-        .ok_or(ApiError::EventNotFound)?;
+    let event = match state.catalog.set_limit(id, limit).await? {
+        SetLimit::Changed(event) => event,
+        SetLimit::NotFound => return Err(ApiError::EventNotFound),
+        SetLimit::RaiseRefused(event) => return Err(ApiError::ShardedLimitRaise(event.daily_limit)),
+    };
     tracing::info!(daily_limit = limit, "daily limit changed");
-    Ok(HttpResponse::Ok().json(EventView::from(event.as_ref())))
+    Ok(HttpResponse::Ok().json(EventView::from(&event)))
 }

@@ -10,7 +10,7 @@ use super::AppState;
 use super::auth::Caller;
 use super::error::ApiError;
 use super::extract::JsonBody;
-use crate::domain::{EventId, UserId};
+use crate::domain::{EventId, Shards, UserId};
 use crate::issuing::IssueOutcome;
 
 #[derive(Deserialize, ToSchema)]
@@ -74,12 +74,22 @@ async fn decide(
     if let Err(e) = state.limits.check_user(&user) {
         return (known(), Err(e));
     }
+    // How many buckets to walk: from the catalog's cache (Postgres on a miss). An id Postgres
+    // does not know walks bucket 0 alone, as every event did before sharding: the script answers
+    // `missing` (404 below), or Redis is down (503), as before.
+    let found = match state.catalog.get(event).await {
+        Ok(found) => found,
+        Err(e) => return (None, Err(e.into())),
+    };
+    let shards = found.as_ref().map_or(Shards::ONE, |e| e.shards);
+    // From here the catalog has answered: the event is known exactly when it was found.
+    let known = found.as_ref().map(|_| event);
     let started = Instant::now();
-    let outcome = state.issuer.issue(event, &user).await;
+    let outcome = state.issuer.issue(event, shards, &user).await;
     state.metrics.redis_script(started.elapsed(), outcome.is_ok());
     let outcome = match outcome {
         Ok(outcome) => outcome,
-        Err(e) => return (known(), Err(e.into())),
+        Err(e) => return (known, Err(e.into())),
     };
     if let Some(day) = outcome.day() {
         span.record("day", tracing::field::display(day));
@@ -91,23 +101,17 @@ async fn decide(
         IssueOutcome::NotOpen => Err(ApiError::NotOpen),
         IssueOutcome::Closed => Err(ApiError::Closed),
         IssueOutcome::Missing => {
-            let answer = Err(missing_event(state, event).await);
-            return (known(), answer);
+            let answer = match found {
+                Some(known) => {
+                    // Redis lost it (or it was never published): republished, and this request
+                    // is turned away meanwhile; it is never answered from a guess.
+                    state.catalog.republish(known);
+                    Err(ApiError::Unavailable("event state is being restored"))
+                }
+                None => Err(ApiError::EventNotFound),
+            };
+            return (known, answer);
         }
     };
     (Some(event), answer)
-}
-
-/// Redis has no state for the event. Unknown to Postgres too: 404. Known: Redis lost it (or it
-/// was never published), so it is republished and this request is turned away meanwhile; it
-/// is never answered from a guess.
-async fn missing_event(state: &AppState, event: EventId) -> ApiError {
-    match state.catalog.get(event).await {
-        Ok(None) => ApiError::EventNotFound,
-        Ok(Some(known)) => {
-            state.catalog.republish(known);
-            ApiError::Unavailable("event state is being restored")
-        }
-        Err(e) => e.into(),
-    }
 }

@@ -110,6 +110,7 @@ pub fn every_error() -> Vec<ApiError> {
         ApiError::AlreadyIssued(Box::new(example_coupon())),
         ApiError::AlreadyRedeemed,
         ApiError::SoldOut,
+        ApiError::ShardedLimitRaise(1000),
         ApiError::Expired,
         ApiError::PayloadTooLarge(MAX_BODY_BYTES),
         ApiError::UnsupportedMediaType,
@@ -135,6 +136,7 @@ pub fn every_error() -> Vec<ApiError> {
             | ApiError::AlreadyIssued(_)
             | ApiError::AlreadyRedeemed
             | ApiError::SoldOut
+            | ApiError::ShardedLimitRaise(_)
             | ApiError::Expired
             | ApiError::PayloadTooLarge(_)
             | ApiError::UnsupportedMediaType
@@ -160,7 +162,8 @@ pub fn errors_of(method: &Method, path: &str) -> Vec<&'static str> {
         ("POST", "/v1/coupon/issue") => &["already_issued", "sold_out", "not_open", "closed", "event_not_found"],
         ("GET", "/v1/coupon/count") => &["event_not_found"],
         ("POST", "/v1/coupons/{coupon_id}/redeem") => &["not_owner", "already_redeemed", "expired", "coupon_not_found"],
-        ("GET" | "PATCH", "/v1/events/{id}") => &["event_not_found"],
+        ("GET", "/v1/events/{id}") => &["event_not_found"],
+        ("PATCH", "/v1/events/{id}") => &["event_not_found", "sharded_limit_raise"],
         _ => &[],
     };
     let mut codes = specific.to_vec();
@@ -197,6 +200,7 @@ fn example_coupon() -> Coupon {
         event_id: EventId::parse("0b7e0c8e-2f4a-4e7b-9a51-3c1f6a2d9e10").unwrap_or_default(),
         user_id: UserId::parse("alice").unwrap_or_else(|_| unreachable!("a valid example id")),
         day: NaiveDate::from_ymd_opt(2026, 5, 1).unwrap_or_default(),
+        shard: 0,
         seq: 17,
         issued_at: at("2026-05-01T04:00:00.123Z"),
         valid_from: at("2026-05-01T04:00:00.123Z"),

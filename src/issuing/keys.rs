@@ -12,10 +12,16 @@
 //! | `coupon:{<event>}:<day>:users`        | hash   | user id -> `seq|coupon_id|issued_ms`    |
 //! | `coupon:{<event>}:stream`             | stream | issued coupons on their way to Postgres |
 //! | `coupon:{<event>}:dead`               | stream | entries the writer could not store      |
+//!
+//! That is bucket 0 of an event, which is all of an unsharded one. A sharded event
+//! (`shards: N`) has N buckets, each with every key above under its own hash tag, so that the
+//! buckets spread over the cluster's slots: bucket `b >= 1` is `coupon:{<event>:<b>}:...`. Its
+//! settings hold its share of the limit (see `walk`). Every method takes a bucket, or an event
+//! id, which means bucket 0: the unsharded layout is byte for byte the same as before sharding.
 
 use chrono::NaiveDate;
 
-use crate::domain::EventId;
+use crate::domain::Bucket;
 
 /// The consumer group through which writers read every event stream.
 pub const WRITER_GROUP: &str = "writer";
@@ -37,33 +43,36 @@ impl Keys {
         &self.prefix
     }
 
-    /// The part shared by all of an event's keys, ending in `:`. The issue script appends
+    /// The part shared by all of a bucket's keys, ending in `:`. The issue script appends
     /// `<day>:count` and `<day>:users` to it (see `day_count`, `day_users`).
-    pub fn event_prefix(&self, event: EventId) -> String {
-        format!("{}:{{{event}}}:", self.prefix)
+    pub fn event_prefix(&self, bucket: impl Into<Bucket>) -> String {
+        match bucket.into() {
+            Bucket { event, shard: 0 } => format!("{}:{{{event}}}:", self.prefix),
+            Bucket { event, shard } => format!("{}:{{{event}:{shard}}}:", self.prefix),
+        }
     }
 
-    pub fn settings(&self, event: EventId) -> String {
+    pub fn settings(&self, event: impl Into<Bucket>) -> String {
         format!("{}event", self.event_prefix(event))
     }
 
-    pub fn windows(&self, event: EventId) -> String {
+    pub fn windows(&self, event: impl Into<Bucket>) -> String {
         format!("{}windows", self.event_prefix(event))
     }
 
-    pub fn stream(&self, event: EventId) -> String {
+    pub fn stream(&self, event: impl Into<Bucket>) -> String {
         format!("{}stream", self.event_prefix(event))
     }
 
-    pub fn dead_letters(&self, event: EventId) -> String {
+    pub fn dead_letters(&self, event: impl Into<Bucket>) -> String {
         format!("{}dead", self.event_prefix(event))
     }
 
-    pub fn day_count(&self, event: EventId, day: NaiveDate) -> String {
+    pub fn day_count(&self, event: impl Into<Bucket>, day: NaiveDate) -> String {
         format!("{}{day}:count", self.event_prefix(event))
     }
 
-    pub fn day_users(&self, event: EventId, day: NaiveDate) -> String {
+    pub fn day_users(&self, event: impl Into<Bucket>, day: NaiveDate) -> String {
         format!("{}{day}:users", self.event_prefix(event))
     }
 }
@@ -71,6 +80,7 @@ impl Keys {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::EventId;
 
     #[test]
     fn keys_share_the_event_hash_tag_and_match_the_script() {
@@ -94,5 +104,36 @@ mod tests {
             keys.stream(event),
             "coupon:{0b7e0c8e-2f4a-4e7b-9a51-3c1f6a2d9e10}:stream"
         );
+    }
+
+    #[test]
+    fn each_bucket_has_its_own_hash_tag_and_bucket_zero_is_the_unsharded_layout() {
+        let keys = Keys::new("coupon");
+        let event = EventId::parse("0b7e0c8e-2f4a-4e7b-9a51-3c1f6a2d9e10").unwrap();
+        let day = NaiveDate::from_ymd_opt(2026, 5, 1).unwrap();
+        let bucket = |shard| Bucket { event, shard };
+        assert_eq!(keys.settings(bucket(0)), keys.settings(event));
+        assert_eq!(keys.day_users(bucket(0), day), keys.day_users(event, day));
+        assert_eq!(
+            keys.settings(bucket(3)),
+            "coupon:{0b7e0c8e-2f4a-4e7b-9a51-3c1f6a2d9e10:3}:event"
+        );
+        assert_eq!(
+            keys.day_count(bucket(15), day),
+            "coupon:{0b7e0c8e-2f4a-4e7b-9a51-3c1f6a2d9e10:15}:2026-05-01:count"
+        );
+        for shard in [1, 7, 63] {
+            let prefix = keys.event_prefix(bucket(shard));
+            for key in [
+                keys.settings(bucket(shard)),
+                keys.windows(bucket(shard)),
+                keys.stream(bucket(shard)),
+                keys.dead_letters(bucket(shard)),
+                keys.day_count(bucket(shard), day),
+                keys.day_users(bucket(shard), day),
+            ] {
+                assert!(key.starts_with(&prefix), "{key}");
+            }
+        }
     }
 }

@@ -7,6 +7,7 @@ mod keys;
 mod publish;
 mod script;
 mod sold_out;
+mod walk;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -14,7 +15,6 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use redis::AsyncCommands;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 pub use keys::{Keys, WRITER_GROUP};
 pub use publish::{ensure_writer_group, publish_event, publish_windows, set_limit};
@@ -23,7 +23,8 @@ use script::issue_script;
 pub(crate) use script::millis;
 pub use sold_out::SoldOutMemory;
 
-use crate::domain::{CouponId, EventId, UserId};
+use crate::domain::{Bucket, CouponId, EventId, Shards, UserId};
+use crate::redis_target::{RedisConnection, RedisTarget};
 
 /// Why Redis could not answer.
 #[derive(Debug, thiserror::Error)]
@@ -34,13 +35,15 @@ pub enum RedisFailure {
     Redis(#[from] redis::RedisError),
     #[error(transparent)]
     BadReply(#[from] script::BadReply),
+    #[error("only {acked} of {wanted} replicas acknowledged the coupon in time")]
+    NotReplicated { acked: u32, wanted: u32 },
 }
 
 /// Issues coupons and reads day counters, over one shared auto-reconnecting connection.
 #[derive(Clone)]
 pub struct Issuer {
     /// Multiplexed: cloning it is cheap and every clone shares the one socket.
-    conn: ConnectionManager,
+    conn: RedisConnection,
     script: Arc<redis::Script>,
     /// Sold-out days answered without a round trip (see `sold_out`).
     sold_out: Arc<SoldOutMemory>,
@@ -49,31 +52,39 @@ pub struct Issuer {
     timeout: Duration,
     /// How long a day's keys outlive its window.
     day_key_ttl: Duration,
+    /// Replicas that must hold a coupon before it is answered (`REDIS_WAIT_REPLICAS`).
+    replicas: u32,
 }
 
 impl Issuer {
     /// Connects lazily: the service starts (and reports not ready) while Redis is down, and the
     /// connection manager reconnects by itself when Redis comes back.
     pub fn new(
-        client: redis::Client,
+        redis: &RedisTarget,
         keys: Keys,
         timeout: Duration,
         sold_out_memory: Duration,
         day_key_ttl: Duration,
     ) -> redis::RedisResult<Self> {
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
-            .set_number_of_retries(2)
-            .set_max_delay(Duration::from_millis(500));
         Ok(Self {
-            conn: ConnectionManager::new_lazy_with_config(client, config)?,
+            conn: redis.multiplexed(timeout)?,
             script: Arc::new(issue_script()),
             sold_out: Arc::new(SoldOutMemory::new(sold_out_memory, timeout)),
             keys,
             timeout,
             day_key_ttl,
+            replicas: 0,
         })
+    }
+
+    /// Answers a coupon only once `replicas` replicas hold it (`WAIT`), so that a failover,
+    /// which promotes a replica, cannot lose a coupon a user was shown. When they do not
+    /// acknowledge within half the Redis timeout, the request is answered 503; the coupon is
+    /// then either kept (the user's retry gets it back) or lost with a primary that never
+    /// showed it to anyone.
+    pub fn with_replicas(mut self, replicas: u32) -> Self {
+        self.replicas = replicas;
+        self
     }
 
     pub fn keys(&self) -> &Keys {
@@ -86,59 +97,86 @@ impl Issuer {
     }
 
     /// A connection for short commands (publishing, reads). Shares the one socket.
-    pub fn connection(&self) -> ConnectionManager {
+    pub fn connection(&self) -> RedisConnection {
         self.conn.clone()
     }
 
-    /// Runs the issue script for `user` on `event`'s current day.
-    #[tracing::instrument(name = "issue_script", skip_all, fields(event_id = %event))]
-    pub async fn issue(&self, event: EventId, user: &UserId) -> Result<IssueOutcome, RedisFailure> {
+    /// Runs the issue script for `user` in one bucket, on its current day, or on `day` when
+    /// given (see `walk`: a walk over a sharded event's buckets is about one day).
+    #[tracing::instrument(name = "issue_script", skip_all, fields(event_id = %bucket.event, shard = bucket.shard))]
+    async fn issue_in(
+        &self,
+        bucket: Bucket,
+        user: &UserId,
+        day: Option<NaiveDate>,
+    ) -> Result<IssueOutcome, RedisFailure> {
         let mut conn = self.conn.clone();
-        if let Some((day, holders)) = self.sold_out.recall(event) {
-            // A user who holds today's coupon still gets it back (from the script, below);
-            // anyone else is answered sold out. See `sold_out` for why the holders read once
-            // are all of them.
-            let holds = match holders {
-                Some(holders) => holders.contains(user.as_str()),
-                None => {
-                    self.bounded(conn.hexists(self.keys.day_users(event, day), user.as_str()))
-                        .await?
-                }
-            };
-            if !holds {
-                return Ok(IssueOutcome::SoldOut {
-                    day,
-                    rememberable_for: None,
-                });
-            }
+        if let Some(outcome) = self.recall_sold_out(bucket, user, day).await? {
+            return Ok(outcome);
         }
         let sent = Instant::now();
         let mut call = self.script.prepare_invoke();
-        call.key(self.keys.settings(event))
-            .key(self.keys.windows(event))
-            .key(self.keys.stream(event))
+        call.key(self.keys.settings(bucket))
+            .key(self.keys.windows(bucket))
+            .key(self.keys.stream(bucket))
             .arg(user.as_str())
             .arg(CouponId::new().to_string())
-            .arg(self.keys.event_prefix(event))
+            .arg(self.keys.event_prefix(bucket))
             .arg(self.day_key_ttl.as_millis() as u64);
+        if let Some(day) = day {
+            call.arg(day.to_string());
+        }
         let reply: Vec<String> = self.bounded(call.invoke_async(&mut conn)).await?;
-        let outcome = IssueOutcome::from_reply(event, user, reply)?;
+        let outcome = IssueOutcome::from_reply(bucket, user, reply)?;
+        if self.replicas > 0 && matches!(outcome, IssueOutcome::Issued(_) | IssueOutcome::AlreadyIssued(_)) {
+            self.replicated(&self.keys.settings(bucket)).await?;
+        }
         if let IssueOutcome::SoldOut {
             day,
             rememberable_for: Some(window_left),
         } = outcome
-            && self.sold_out.remember(event, day, sent, window_left)
+            && self.sold_out.remember(bucket, day, sent, window_left)
         {
-            self.read_holders(event, day);
+            self.read_holders(bucket, day);
         }
         Ok(outcome)
     }
 
+    /// `Some(sold out)` when this instance remembers the bucket's day sold out (for `day`, if
+    /// given) and `user` is not among its holders: no script call needed.
+    async fn recall_sold_out(
+        &self,
+        bucket: Bucket,
+        user: &UserId,
+        day: Option<NaiveDate>,
+    ) -> Result<Option<IssueOutcome>, RedisFailure> {
+        let Some((remembered, holders)) = self.sold_out.recall(bucket) else {
+            return Ok(None);
+        };
+        if day.is_some_and(|day| day != remembered) {
+            return Ok(None);
+        }
+        // A user who holds today's coupon still gets it back (from the script); anyone else is
+        // answered sold out. See `sold_out` for why the holders read once are all of them.
+        let holds = match holders {
+            Some(holders) => holders.contains(user.as_str()),
+            None => {
+                let mut conn = self.conn.clone();
+                self.bounded(conn.hexists(self.keys.day_users(bucket, remembered), user.as_str()))
+                    .await?
+            }
+        };
+        Ok((!holds).then_some(IssueOutcome::SoldOut {
+            day: remembered,
+            rememberable_for: None,
+        }))
+    }
+
     /// Reads a sold-out day's holders in the background, for the sold-out memory.
-    fn read_holders(&self, event: EventId, day: NaiveDate) {
+    fn read_holders(&self, bucket: Bucket, day: NaiveDate) {
         let this = self.clone();
         tokio::spawn(async move {
-            let key = this.keys.day_users(event, day);
+            let key = this.keys.day_users(bucket, day);
             let mut conn = this.conn.clone();
             let read = async {
                 let count: usize = this.bounded(conn.hlen(&key)).await?;
@@ -149,10 +187,10 @@ impl Issuer {
                 Ok::<_, RedisFailure>(Some(holders))
             };
             let holders = read.await.unwrap_or_else(|e| {
-                tracing::warn!(event_id = %event, error = %e, "cannot read a sold-out day's holders");
+                tracing::warn!(event_id = %bucket.event, shard = bucket.shard, error = %e, "cannot read a sold-out day's holders");
                 None
             });
-            this.sold_out.holders_read(event, day, holders);
+            this.sold_out.holders_read(bucket, day, holders);
         });
     }
 
@@ -170,15 +208,31 @@ impl Issuer {
             .ok_or_else(|| script::BadReply(vec![secs.to_string(), micros.to_string()]).into())
     }
 
-    /// `None` when Redis holds no state for the event at all; otherwise the day's counter,
-    /// `Some(None)` when it has no counter (nothing issued yet, or its keys have expired).
-    pub async fn day_count(&self, event: EventId, day: NaiveDate) -> Result<Option<Option<u64>>, RedisFailure> {
-        let mut conn = self.conn.clone();
-        let mut pipe = redis::pipe();
-        pipe.exists(self.keys.settings(event))
-            .get(self.keys.day_count(event, day));
-        let (published, count): (bool, Option<u64>) = self.bounded(pipe.query_async(&mut conn)).await?;
-        Ok(published.then_some(count))
+    /// `None` when Redis holds no state for the event (or for one of its buckets); otherwise
+    /// the day's count over every bucket, `Some(None)` when no bucket has a counter (nothing
+    /// issued yet, or the keys have expired).
+    pub async fn day_count(
+        &self,
+        event: EventId,
+        shards: Shards,
+        day: NaiveDate,
+    ) -> Result<Option<Option<u64>>, RedisFailure> {
+        let mut total: Option<u64> = None;
+        for bucket in shards.buckets(event) {
+            // One pipeline per bucket: on a cluster, each bucket's keys live in its own slot.
+            let mut conn = self.conn.clone();
+            let mut pipe = redis::pipe();
+            pipe.exists(self.keys.settings(bucket))
+                .get(self.keys.day_count(bucket, day));
+            let (published, count): (bool, Option<u64>) = self.bounded(pipe.query_async(&mut conn)).await?;
+            if !published {
+                return Ok(None);
+            }
+            if let Some(count) = count {
+                total = Some(total.unwrap_or(0) + count);
+            }
+        }
+        Ok(Some(total))
     }
 
     /// Whether Redis answers a PING in time.
@@ -187,6 +241,19 @@ impl Issuer {
         self.bounded(redis::cmd("PING").query_async::<String>(&mut conn))
             .await
             .map(drop)
+    }
+
+    /// Waits until `replicas` replicas of the server holding `key` have this connection's writes.
+    async fn replicated(&self, key: &str) -> Result<(), RedisFailure> {
+        let mut conn = self.conn.clone();
+        let wanted = self.replicas;
+        let acked = self
+            .bounded(conn.wait_for_replicas(key, wanted, self.timeout / 2))
+            .await?;
+        if acked < wanted {
+            return Err(RedisFailure::NotReplicated { acked, wanted });
+        }
+        Ok(())
     }
 
     async fn bounded<T>(&self, call: impl Future<Output = redis::RedisResult<T>>) -> Result<T, RedisFailure> {

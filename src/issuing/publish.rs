@@ -3,42 +3,53 @@
 
 use std::time::Duration;
 
+use crate::redis_target::RedisConnection;
 use chrono::{DateTime, Utc};
 use redis::AsyncCommands;
-use redis::aio::ConnectionManager;
 
 use super::keys::{Keys, WRITER_GROUP};
-use crate::domain::{DayWindow, Event, EventId};
+use crate::domain::{Bucket, DayWindow, Event};
 
-/// Writes (or rewrites, identically) an event's windows, stream group and settings.
+/// Writes (or rewrites, identically) an event's windows, stream group and settings, in each of
+/// its buckets.
 ///
 /// Idempotent, so publishing again at every start-up is harmless. It does not touch the day
 /// counters or user records. The settings go last: the issue script answers "missing" until
 /// they exist, so it never runs against half an event (or, after Redis lost its memory, against
 /// counters not yet rebuilt: see `restore`). A limit raised since the last publish goes through
-/// [`set_limit`]'s fence.
+/// [`set_limit`]'s fence; a sharded bucket's share is never raised here (see `set_share`).
 #[tracing::instrument(skip_all, fields(event_id = %event.id))]
 pub async fn publish_event(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConnection,
     keys: &Keys,
     event: &Event,
     fence: Duration,
 ) -> redis::RedisResult<()> {
-    publish_windows(conn, keys, event.id, &event.windows()).await?;
-    ensure_writer_group(conn, &keys.stream(event.id)).await?;
-    set_limit(conn, keys, event.id, event.daily_limit, fence).await?;
+    let windows = event.windows();
     let valid_until_ms = event.valid_until().timestamp_millis();
-    conn.hset_multiple(
-        keys.settings(event.id),
-        &[
-            ("daily_limit", i64::from(event.daily_limit)),
-            ("valid_until_ms", valid_until_ms),
-        ],
-    )
-    .await
+    for bucket in event.shards.buckets(event.id) {
+        publish_windows(conn, keys, bucket, &windows).await?;
+        ensure_writer_group(conn, &keys.stream(bucket)).await?;
+        if event.shards.is_sharded() {
+            set_share(conn, keys, event, bucket, Some(valid_until_ms)).await?;
+            continue;
+        }
+        set_limit(conn, keys, event, fence).await?;
+        let () = conn
+            .hset_multiple(
+                keys.settings(bucket),
+                &[
+                    ("daily_limit", i64::from(event.daily_limit)),
+                    ("valid_until_ms", valid_until_ms),
+                ],
+            )
+            .await?;
+    }
+    Ok(())
 }
 
-/// Changes a published event's daily limit in Redis (an unpublished one gets it when published).
+/// Changes a published event's daily limit in Redis, to `event.daily_limit` (an unpublished
+/// event gets it when published).
 ///
 /// Lowering takes effect at once. Raising is fenced, because instances may remember that a day
 /// is sold out (see `sold_out`): the event is marked `fenced` (no new sold-out is remembered),
@@ -46,15 +57,24 @@ pub async fn publish_event(
 /// limit. `fenced` is a count, so raises that overlap each keep the mark up until they end. If
 /// this stops half-way (a crash, Redis gone), the mark stays: the event is then never answered
 /// from memory, which is slower, never wrong.
-#[tracing::instrument(skip(conn, keys))]
+///
+/// A sharded event's limit is only ever lowered (a raise is refused before it gets here): each
+/// bucket gets its new share, never above the one it has.
+#[tracing::instrument(skip_all, fields(event_id = %event.id, limit = event.daily_limit))]
 pub async fn set_limit(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConnection,
     keys: &Keys,
-    event: EventId,
-    limit: u32,
+    event: &Event,
     fence: Duration,
 ) -> redis::RedisResult<()> {
-    let key = keys.settings(event);
+    if event.shards.is_sharded() {
+        for bucket in event.shards.buckets(event.id) {
+            set_share(conn, keys, event, bucket, None).await?;
+        }
+        return Ok(());
+    }
+    let limit = event.daily_limit;
+    let key = keys.settings(event.id);
     let current: Option<u32> = conn.hget(&key, "daily_limit").await?;
     match current {
         None => Ok(()),
@@ -73,17 +93,42 @@ pub async fn set_limit(
     }
 }
 
+/// Writes a sharded bucket's share of the limit, never raising the share it has
+/// (`lua/set_share.lua`): "a dry bucket stays dry" is what makes the walk safe, and two
+/// lowerings, or a publish racing a lowering, may arrive in any order. `valid_until_ms` when
+/// publishing (creates the settings if they are missing), `None` to only lower a published one.
+async fn set_share(
+    conn: &mut RedisConnection,
+    keys: &Keys,
+    event: &Event,
+    bucket: Bucket,
+    valid_until_ms: Option<i64>,
+) -> redis::RedisResult<()> {
+    let share = event.shards.share(event.daily_limit, bucket.shard);
+    let _: i64 = set_share_script()
+        .key(keys.settings(bucket))
+        .arg(share)
+        .arg(valid_until_ms.map_or(String::new(), |ms| ms.to_string()))
+        .invoke_async(conn)
+        .await?;
+    Ok(())
+}
+
+fn set_share_script() -> redis::Script {
+    redis::Script::new(include_str!("../../lua/set_share.lua"))
+}
+
 /// Replaces an event's windows in one MULTI, so the script never sees half a set.
 ///
 /// Tests also call it directly with windows a few seconds long, to watch a day roll over
 /// without waiting for midnight; production code only ever publishes `Event::windows`.
 pub async fn publish_windows(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConnection,
     keys: &Keys,
-    event: EventId,
+    bucket: impl Into<Bucket>,
     windows: &[DayWindow],
 ) -> redis::RedisResult<()> {
-    let key = keys.windows(event);
+    let key = keys.windows(bucket);
     let mut pipe = redis::pipe();
     pipe.atomic().del(&key).ignore();
     for (i, w) in windows.iter().enumerate() {

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use crate::domain::{Coupon, CouponId, EventId, UserId, parse_day};
+use crate::domain::{Bucket, Coupon, CouponId, UserId, parse_day};
 
 /// The script, embedded at build time; redis-rs calls it by SHA and loads it after `NOSCRIPT`.
 pub fn issue_script() -> redis::Script {
@@ -35,7 +35,6 @@ pub enum IssueOutcome {
 pub struct BadReply(pub Vec<String>);
 
 impl IssueOutcome {
-    /// Reads the script's reply (see the `Returns` header of `lua/issue.lua`).
     /// The event day the script answered for, when it named one.
     pub fn day(&self) -> Option<NaiveDate> {
         match self {
@@ -45,10 +44,12 @@ impl IssueOutcome {
         }
     }
 
-    pub fn from_reply(event_id: EventId, user_id: &UserId, reply: Vec<String>) -> Result<Self, BadReply> {
+    /// Reads the script's reply for `bucket` (see the `Returns` header of `lua/issue.lua`).
+    pub fn from_reply(bucket: impl Into<Bucket>, user_id: &UserId, reply: Vec<String>) -> Result<Self, BadReply> {
+        let bucket = bucket.into();
         let parsed = match reply.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
-            ["issued", rest @ ..] => coupon(event_id, user_id, rest).map(IssueOutcome::Issued),
-            ["already_issued", rest @ ..] => coupon(event_id, user_id, rest).map(IssueOutcome::AlreadyIssued),
+            ["issued", rest @ ..] => coupon(bucket, user_id, rest).map(IssueOutcome::Issued),
+            ["already_issued", rest @ ..] => coupon(bucket, user_id, rest).map(IssueOutcome::AlreadyIssued),
             ["sold_out", day, now_ms, close_ms, rememberable] => sold_out(day, now_ms, close_ms, rememberable),
             ["not_open"] => Some(IssueOutcome::NotOpen),
             ["closed"] => Some(IssueOutcome::Closed),
@@ -67,16 +68,17 @@ fn sold_out(day: &str, now_ms: &str, close_ms: &str, rememberable: &str) -> Opti
     })
 }
 
-fn coupon(event_id: EventId, user_id: &UserId, fields: &[&str]) -> Option<Coupon> {
+fn coupon(bucket: Bucket, user_id: &UserId, fields: &[&str]) -> Option<Coupon> {
     let [day, seq, coupon_id, issued_ms, valid_until_ms] = fields else {
         return None;
     };
     let issued_at = millis(issued_ms)?;
     Some(Coupon {
         coupon_id: CouponId::parse(coupon_id).ok()?,
-        event_id,
+        event_id: bucket.event,
         user_id: user_id.clone(),
         day: parse_day(day)?,
+        shard: bucket.shard,
         seq: seq.parse().ok()?,
         issued_at,
         valid_from: issued_at,
@@ -97,9 +99,11 @@ mod tests {
         v.iter().map(|s| s.to_string()).collect()
     }
 
+    use crate::domain::EventId;
+
     #[test]
     fn reads_every_reply_shape() {
-        let event = EventId::new();
+        let event = Bucket::from(EventId::new());
         let user = UserId::parse("alice").unwrap();
         let id = CouponId::new().to_string();
         let issued = IssueOutcome::from_reply(
@@ -142,7 +146,7 @@ mod tests {
 
     #[test]
     fn refuses_anything_else() {
-        let event = EventId::new();
+        let event = Bucket::from(EventId::new());
         let user = UserId::parse("alice").unwrap();
         for reply in [
             vec![],

@@ -1,4 +1,4 @@
-//! Remembering, for a moment, that a day is sold out.
+//! Remembering, for a moment, that a day is sold out (in one bucket).
 //!
 //! A sale ends in a storm: the last coupon goes in the first second and tens of thousands of
 //! requests keep arriving. Each would cost a script call to learn what the last one learned.
@@ -27,6 +27,9 @@
 //! A holder's answer is unchanged. The holders read after the sold-out answer include everyone
 //! who held a coupon then; nobody can be added while the day stays sold out, and the memory
 //! ends before a raise could add anyone (point 2).
+//!
+//! A sharded event is remembered bucket by bucket: each bucket sells out on its own, with its
+//! own holders. Its limit is never raised (point 2 cannot happen; see `walk`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
@@ -34,18 +37,18 @@ use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
 
-use crate::domain::EventId;
+use crate::domain::Bucket;
 
-/// The sold-out days this instance remembers, one per event.
+/// The sold-out days this instance remembers, one per bucket (an event, unless sharded).
 pub struct SoldOutMemory {
     /// How long an answer is remembered at most; zero turns remembering off.
     ttl: Duration,
     /// The most a request waits for Redis: a reply can arrive this long after its send.
     redis_timeout: Duration,
-    days: RwLock<HashMap<EventId, Remembered>>,
+    days: RwLock<HashMap<Bucket, Remembered>>,
 }
 
-/// The most holders kept in memory per event (a few MiB); a bigger day asks HEXISTS instead.
+/// The most holders kept in memory per bucket (a few MiB); a bigger day asks HEXISTS instead.
 pub const MAX_HOLDERS: usize = 50_000;
 
 /// Today's holders of a sold-out day, as read once after it sold out.
@@ -71,7 +74,7 @@ impl SoldOutMemory {
 
     /// The day `event` is known to be sold out, if that is still certain, with its holders if
     /// they have been read.
-    pub fn recall(&self, event: EventId) -> Option<(NaiveDate, Option<Holders>)> {
+    pub fn recall(&self, event: Bucket) -> Option<(NaiveDate, Option<Holders>)> {
         if self.ttl.is_zero() {
             return None;
         }
@@ -83,7 +86,7 @@ impl SoldOutMemory {
     /// Remembers the script's sold-out answer to a request sent at `sent`, when the day's
     /// window had `window_left` to run by the Redis clock. True when the caller should read the
     /// day's holders (and hand them to [`Self::holders_read`]): nobody else is reading them.
-    pub fn remember(&self, event: EventId, day: NaiveDate, sent: Instant, window_left: Duration) -> bool {
+    pub fn remember(&self, event: Bucket, day: NaiveDate, sent: Instant, window_left: Duration) -> bool {
         if self.ttl.is_zero() {
             return false;
         }
@@ -112,7 +115,7 @@ impl SoldOutMemory {
     }
 
     /// The holders read after `day` sold out; `None` when the read failed or found too many.
-    pub fn holders_read(&self, event: EventId, day: NaiveDate, holders: Option<HashSet<String>>) {
+    pub fn holders_read(&self, event: Bucket, day: NaiveDate, holders: Option<HashSet<String>>) {
         if let Ok(mut days) = self.days.write()
             && let Some(r) = days.get_mut(&event)
             && r.day == day
@@ -144,7 +147,7 @@ mod tests {
     #[test]
     fn recalls_until_the_ttl() {
         let memory = SoldOutMemory::new(Duration::from_millis(50), Duration::from_secs(1));
-        let event = EventId::new();
+        let event = Bucket::from(crate::domain::EventId::new());
         assert_eq!(memory.recall(event), None);
         assert!(memory.remember(event, day(), Instant::now(), Duration::from_secs(60)));
         assert_eq!(memory.recall(event).map(|(d, _)| d), Some(day()));
@@ -155,7 +158,7 @@ mod tests {
     #[test]
     fn never_past_the_window_close_counted_from_the_send() {
         let memory = SoldOutMemory::new(Duration::from_secs(60), Duration::from_secs(1));
-        let event = EventId::new();
+        let event = Bucket::from(crate::domain::EventId::new());
         let sent = Instant::now() - Duration::from_millis(30);
         memory.remember(event, day(), sent, Duration::from_millis(30));
         assert!(memory.recall(event).is_none(), "the window closed 30 ms after the send");
@@ -164,7 +167,7 @@ mod tests {
     #[test]
     fn off_when_the_ttl_is_zero() {
         let memory = SoldOutMemory::new(Duration::ZERO, Duration::from_secs(1));
-        let event = EventId::new();
+        let event = Bucket::from(crate::domain::EventId::new());
         assert!(!memory.remember(event, day(), Instant::now(), Duration::from_secs(60)));
         assert!(memory.recall(event).is_none());
         assert_eq!(memory.fence(), Duration::ZERO);
@@ -173,7 +176,7 @@ mod tests {
     #[test]
     fn one_read_of_the_holders_per_sold_out_moment() {
         let memory = SoldOutMemory::new(Duration::from_secs(60), Duration::from_secs(1));
-        let event = EventId::new();
+        let event = Bucket::from(crate::domain::EventId::new());
         let now = Instant::now();
         assert!(
             memory.remember(event, day(), now, Duration::from_secs(60)),

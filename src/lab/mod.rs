@@ -22,8 +22,8 @@ mod settings;
 use std::fmt;
 use std::time::Duration;
 
+use crate::redis_target::RedisTarget;
 use anyhow::Context;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::Serialize;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -193,16 +193,11 @@ impl Lab {
     pub fn new(
         settings: &LabSettings,
         db: PgPool,
-        client: redis::Client,
+        redis: &RedisTarget,
         key_prefix: &str,
         redis_timeout: Duration,
     ) -> anyhow::Result<Self> {
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(redis_timeout))
-            .set_response_timeout(Some(redis_timeout))
-            .set_number_of_retries(2)
-            .set_max_delay(Duration::from_millis(500));
-        let conn = ConnectionManager::new_lazy_with_config(client, config).context("lab: redis connection")?;
+        let conn = redis.multiplexed(redis_timeout).context("lab: redis connection")?;
         Ok(Self {
             queue: queue::Queue::start(db.clone(), settings.queue_capacity.max(1)),
             redis: redis_store::RedisSide::new(conn, LabKeys::new(key_prefix), settings, redis_timeout),

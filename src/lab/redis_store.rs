@@ -5,7 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use redis::aio::ConnectionManager;
+use crate::redis_target::RedisConnection;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -19,7 +19,7 @@ const KEY_TTL: Duration = Duration::from_secs(24 * 3600);
 #[derive(Clone)]
 pub struct RedisSide {
     /// Multiplexed, like the issuer's: concurrent requests share one socket.
-    conn: ConnectionManager,
+    conn: RedisConnection,
     keys: LabKeys,
     give_script: Arc<redis::Script>,
     unlock_script: Arc<redis::Script>,
@@ -29,7 +29,7 @@ pub struct RedisSide {
 }
 
 impl RedisSide {
-    pub fn new(conn: ConnectionManager, keys: LabKeys, settings: &LabSettings, timeout: Duration) -> Self {
+    pub fn new(conn: RedisConnection, keys: LabKeys, settings: &LabSettings, timeout: Duration) -> Self {
         Self {
             conn,
             keys,

@@ -4,7 +4,7 @@
 //! Gathered when `/metrics` or `/live/stats.json` is asked, not by a timer: an idle service
 //! does no work for it, and what a scrape shows is never older than the scrape. It costs one
 //! Redis TIME, one Postgres list of events (the cached list if Postgres is down) and two round
-//! trips per event on the shared connection.
+//! trips per event on the shared connection (per bucket of a sharded event, summed).
 
 use std::time::Duration;
 
@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use super::{EventLabel, Metrics};
 use crate::catalog::Catalog;
-use crate::domain::{DayStatus, Event, EventId};
+use crate::domain::{Bucket, DayStatus, Event, EventId};
 use crate::issuing::{Issuer, WRITER_GROUP};
 
 /// The most one gathering may take; past it the scrape answers without per-event figures.
@@ -76,13 +76,53 @@ fn on_sale_around(event: &Event, now: DateTime<Utc>) -> bool {
 
 async fn read_event(issuer: &Issuer, event: &Event, now: DateTime<Utc>) -> anyhow::Result<EventSnapshot> {
     let day = event.current_day(now).clamp(event.starts_on, event.ends_on);
+    let mut total = BucketFigures::default();
+    // A sharded event's figures are the sum over its buckets (the lag: the oldest of them).
+    for bucket in event.shards.buckets(event.id) {
+        total.add(read_bucket(issuer, bucket, day).await?);
+    }
+    Ok(EventSnapshot {
+        event_id: event.id,
+        name: event.name.clone(),
+        day,
+        status: event.status_on(day, now, total.issued),
+        issued: total.issued,
+        daily_limit: event.daily_limit,
+        stream_length: total.stream_length,
+        pending: total.pending,
+        dead_letters: total.dead_letters,
+        writer_lag_seconds: total.writer_lag_seconds,
+    })
+}
+
+/// One bucket's figures (all of an unsharded event's).
+#[derive(Debug, Default)]
+struct BucketFigures {
+    issued: u64,
+    stream_length: u64,
+    pending: u64,
+    dead_letters: u64,
+    writer_lag_seconds: f64,
+}
+
+impl BucketFigures {
+    fn add(&mut self, other: BucketFigures) {
+        self.issued += other.issued;
+        self.stream_length += other.stream_length;
+        self.pending += other.pending;
+        self.dead_letters += other.dead_letters;
+        self.writer_lag_seconds = self.writer_lag_seconds.max(other.writer_lag_seconds);
+    }
+}
+
+async fn read_bucket(issuer: &Issuer, bucket: Bucket, day: NaiveDate) -> anyhow::Result<BucketFigures> {
     let keys = issuer.keys();
-    let stream = keys.stream(event.id);
+    let stream = keys.stream(bucket);
     let mut conn = issuer.connection();
     let mut pipe = redis::pipe();
-    pipe.get(keys.day_count(event.id, day))
+    pipe.get(keys.day_count(bucket, day))
         .xlen(&stream)
-        .xlen(keys.dead_letters(event.id))
+        .xlen(keys.dead_letters(bucket))
         .xrange_count(&stream, "-", "+", 1)
         // The clock again, in the same pipeline: entries added since `now` are not "from the
         // future", and the lag is measured against the moment the oldest entry was seen.
@@ -105,19 +145,12 @@ async fn read_event(issuer: &Issuer, event: &Event, now: DateTime<Utc>) -> anyho
         .ids
         .first()
         .and_then(|entry| entry.id.split('-').next()?.parse::<i64>().ok());
-    let writer_lag_seconds = oldest_ms.map_or(0.0, |ms| (seen_ms - ms).max(0) as f64 / 1000.0);
-    let issued = issued.unwrap_or(0);
-    Ok(EventSnapshot {
-        event_id: event.id,
-        name: event.name.clone(),
-        day,
-        status: event.status_on(day, now, issued),
-        issued,
-        daily_limit: event.daily_limit,
+    Ok(BucketFigures {
+        issued: issued.unwrap_or(0),
         stream_length,
         pending,
         dead_letters,
-        writer_lag_seconds,
+        writer_lag_seconds: oldest_ms.map_or(0.0, |ms| (seen_ms - ms).max(0) as f64 / 1000.0),
     })
 }
 

@@ -49,6 +49,10 @@ pub struct ReconcileArgs {
     #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
     pub redis_url: String,
 
+    /// Redis Cluster nodes (`host1:port1,...`); when set, used instead of REDIS_URL.
+    #[arg(long, env = "REDIS_CLUSTER_NODES")]
+    pub redis_cluster_nodes: Option<String>,
+
     #[arg(
         long,
         env = "DATABASE_URL",
@@ -69,6 +73,8 @@ pub struct ReconcileArgs {
 pub struct DayReport {
     pub event: EventId,
     pub day: NaiveDate,
+    /// The bucket compared (0 for an unsharded event).
+    pub shard: u16,
     pub before: snapshot::DaySnapshot,
     pub found: Vec<Difference>,
     pub actions: Vec<Action>,
@@ -104,17 +110,22 @@ pub async fn run(args: &ReconcileArgs) -> anyhow::Result<Report> {
         .connect(&args.database_url)
         .await
         .context("cannot connect to Postgres")?;
-    let mut redis = redis::Client::open(args.redis_url.as_str())?
-        .get_multiplexed_async_connection()
-        .await?;
+    let mut redis = crate::redis_target::RedisTarget::parse(&args.redis_url, args.redis_cluster_nodes.as_deref())?
+        .multiplexed(std::time::Duration::from_secs(5))?;
     let keys = Keys::new(&args.redis_key_prefix);
     let ttl = chrono::Duration::hours(args.day_key_ttl_hours as i64);
     let stuck_ms = args.stuck_after_secs * 1000;
 
     let mut report = Report::default();
-    for event in events(&db, args.event).await? {
-        for day in days(&event, args.day, ttl) {
-            let before = snapshot::take(&mut redis, &db, &keys, &event, day).await?;
+    // A sharded event is compared bucket by bucket: each is an event of its own in Redis, with
+    // its share of the limit, its numbers and its stream.
+    let selected = events(&db, args.event).await?;
+    let buckets = selected
+        .iter()
+        .flat_map(|event| event.shards.buckets(event.id).map(move |bucket| (event, bucket)));
+    for (event, bucket) in buckets {
+        for day in days(event, args.day, ttl) {
+            let before = snapshot::take(&mut redis, &db, &keys, event, bucket, day).await?;
             let expired = event.window_on(day).is_none_or(|w| w.close + ttl <= Utc::now());
             let (found, actions, remaining, note) = if expired {
                 // Its keys have expired (or it is not a day of the event): Postgres is the whole
@@ -124,18 +135,19 @@ pub async fn run(args: &ReconcileArgs) -> anyhow::Result<Report> {
             } else {
                 let found = diff::compare(&before, stuck_ms);
                 let (actions, remaining) = if args.repair && !found.is_empty() {
-                    let actions = repair::repair(&mut redis, &db, &keys, &event, &before, &found, ttl).await?;
-                    let after = snapshot::take(&mut redis, &db, &keys, &event, day).await?;
+                    let actions = repair::repair(&mut redis, &db, &keys, event, &before, &found, ttl).await?;
+                    let after = snapshot::take(&mut redis, &db, &keys, event, bucket, day).await?;
                     (actions, diff::compare(&after, stuck_ms))
                 } else {
                     (Vec::new(), found.clone())
                 };
-                tracing::info!(event_id = %event.id, %day, found = found.len(), remaining = remaining.len(), "reconciled");
+                tracing::info!(event_id = %event.id, shard = bucket.shard, %day, found = found.len(), remaining = remaining.len(), "reconciled");
                 (found, actions, remaining, None)
             };
             report.days.push(DayReport {
                 event: event.id,
                 day,
+                shard: bucket.shard,
                 before,
                 found,
                 actions,

@@ -21,14 +21,16 @@
 //!   row**: reported, not repaired. Filling a gap would hand a number out twice, or raise the
 //!   count; nothing safe can be done without a person.
 //!
+//! A sharded event is repaired bucket by bucket, each against its own share of the limit.
+//!
 //! Keys created or rewritten here get the expiry the issue script would have given them.
 
+use crate::redis_target::RedisConnection;
 use chrono::DateTime;
 use redis::AsyncCommands;
-use redis::aio::MultiplexedConnection;
 use sqlx::PgPool;
 
-use crate::domain::{Coupon, Event, UserId};
+use crate::domain::{Bucket, Coupon, Event, UserId};
 use crate::issuing::{Keys, WRITER_GROUP};
 use crate::store;
 
@@ -43,7 +45,7 @@ pub enum Action {
 }
 
 pub async fn repair(
-    redis: &mut MultiplexedConnection,
+    redis: &mut RedisConnection,
     db: &PgPool,
     keys: &Keys,
     event: &Event,
@@ -51,7 +53,11 @@ pub async fn repair(
     found: &[Difference],
     day_key_ttl: chrono::Duration,
 ) -> anyhow::Result<Vec<Action>> {
-    let (users_key, count_key) = (keys.day_users(event.id, snap.day), keys.day_count(event.id, snap.day));
+    let bucket = Bucket {
+        event: event.id,
+        shard: snap.shard,
+    };
+    let (users_key, count_key) = (keys.day_users(bucket, snap.day), keys.day_count(bucket, snap.day));
     let mut actions = Vec::new();
     let mut stuck = Vec::new();
     for difference in found {
@@ -84,7 +90,7 @@ pub async fn repair(
                 let after: u64 = crate::restore::raise_count_script()
                     .key(&count_key)
                     .arg(*highest_seq)
-                    .arg(event.daily_limit)
+                    .arg(snap.daily_limit)
                     .arg("")
                     .invoke_async(redis)
                     .await?;
@@ -133,6 +139,7 @@ async fn store_lost(
         event_id: event.id,
         user_id,
         day: snap.day,
+        shard: snap.shard,
         seq: record.seq,
         issued_at,
         valid_from: issued_at,
@@ -150,7 +157,7 @@ async fn store_lost(
 
 /// Stores the stuck entries that can be read, then acknowledges and deletes them.
 async fn store_stuck(
-    redis: &mut MultiplexedConnection,
+    redis: &mut RedisConnection,
     db: &PgPool,
     keys: &Keys,
     event: &Event,
@@ -170,7 +177,10 @@ async fn store_stuck(
         ));
     }
     let inserted = store::coupons::insert_batch(db, &coupons).await?;
-    let stream = keys.stream(event.id);
+    let stream = keys.stream(Bucket {
+        event: event.id,
+        shard: snap.shard,
+    });
     let _: () = redis::pipe()
         .xack(&stream, WRITER_GROUP, &done)
         .ignore()
@@ -186,7 +196,7 @@ async fn store_stuck(
 
 /// Gives keys without an expiry the one the issue script sets: the window's close plus the TTL.
 async fn keep_expiry(
-    redis: &mut MultiplexedConnection,
+    redis: &mut RedisConnection,
     event: &Event,
     snap: &DaySnapshot,
     keys: &[String],

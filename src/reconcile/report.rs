@@ -16,7 +16,7 @@ impl Report {
                 let s = &d.before;
                 let pending = s.stream.iter().filter(|e| e.pending.is_some()).count();
                 vec![
-                    d.event.to_string(),
+                    d.label(),
                     d.day.to_string(),
                     format!(
                         "{}/{}",
@@ -53,7 +53,7 @@ impl Report {
                         .iter()
                         .any(|r| r.kind() == f.kind() && r.subject() == f.subject());
                     vec![
-                        d.event.to_string()[..8].to_string(),
+                        d.short_label(),
                         d.day.to_string(),
                         f.kind().to_string(),
                         f.subject(),
@@ -115,4 +115,22 @@ fn table(head: &[&str], rows: &[Vec<String>]) -> String {
         line(row.iter().map(String::as_str).collect(), &mut out);
     }
     out
+}
+
+impl super::DayReport {
+    /// The event id, with `:<bucket>` for buckets other than 0 of a sharded event.
+    fn label(&self) -> String {
+        match self.shard {
+            0 => self.event.to_string(),
+            shard => format!("{}:{shard}", self.event),
+        }
+    }
+
+    fn short_label(&self) -> String {
+        let short = &self.event.to_string()[..8];
+        match self.shard {
+            0 => short.to_string(),
+            shard => format!("{short}:{shard}"),
+        }
+    }
 }

@@ -1,4 +1,4 @@
-//! What both stores hold for one event day, read in an order that makes the comparison fair
+//! What both stores hold for one event day (in one bucket of a sharded event), read in an order that makes the comparison fair
 //! while the service keeps issuing and the writer keeps storing.
 //!
 //! 1. Redis, in one MULTI: the server's TIME, the day's count and its user records. That is one
@@ -12,13 +12,13 @@
 
 use std::collections::HashMap;
 
+use crate::redis_target::RedisConnection;
 use chrono::NaiveDate;
 use redis::AsyncCommands;
-use redis::aio::MultiplexedConnection;
 use redis::streams::{StreamPendingCountReply, StreamRangeReply};
 use sqlx::PgPool;
 
-use crate::domain::{Coupon, Event};
+use crate::domain::{Bucket, Coupon, Event};
 use crate::issuing::{Keys, WRITER_GROUP};
 use crate::store;
 use crate::writer::coupon_from_entry;
@@ -39,6 +39,9 @@ pub struct StreamEntry {
 #[derive(Debug, Clone)]
 pub struct DaySnapshot {
     pub day: NaiveDate,
+    /// The bucket (0 for an unsharded event).
+    pub shard: u16,
+    /// The bucket's share of the daily limit: the whole limit for an unsharded event.
     pub daily_limit: u32,
     /// Redis TIME when the count and user records were read, in ms.
     pub taken_ms: i64,
@@ -49,24 +52,25 @@ pub struct DaySnapshot {
     pub postgres: Vec<Coupon>,
 }
 
-/// Reads one event day from both stores (see the module comment for the order).
+/// Reads one event day of one bucket from both stores (see the module comment for the order).
 pub async fn take(
-    redis: &mut MultiplexedConnection,
+    redis: &mut RedisConnection,
     db: &PgPool,
     keys: &Keys,
     event: &Event,
+    bucket: Bucket,
     day: NaiveDate,
 ) -> anyhow::Result<DaySnapshot> {
     let ((secs, micros), redis_count, redis_users): ((i64, i64), Option<u64>, HashMap<String, String>) = redis::pipe()
         .atomic()
         .cmd("TIME")
-        .get(keys.day_count(event.id, day))
-        .hgetall(keys.day_users(event.id, day))
+        .get(keys.day_count(bucket, day))
+        .hgetall(keys.day_users(bucket, day))
         .query_async(redis)
         .await?;
     let taken_ms = secs * 1000 + micros / 1000;
 
-    let stream_key = keys.stream(event.id);
+    let stream_key = keys.stream(bucket);
     let entries: StreamRangeReply = redis.xrange_all(&stream_key).await?;
     let pending = pending_of(redis, &stream_key, entries.ids.len()).await?;
     let day_text = day.to_string();
@@ -76,7 +80,7 @@ pub async fn take(
         .filter(|e| e.get::<String>("day").as_deref() == Some(day_text.as_str()))
         .map(|e| StreamEntry {
             id: e.id.clone(),
-            coupon: coupon_from_entry(event.id, e),
+            coupon: coupon_from_entry(bucket, e),
             pending: pending.get(&e.id).cloned(),
             age_ms: entry_ms(&e.id).map_or(0, |ms| (taken_ms - ms).max(0) as u64),
         })
@@ -85,11 +89,12 @@ pub async fn take(
     let postgres = store::coupons::for_event_since(db, event.id, day)
         .await?
         .into_iter()
-        .filter(|c| c.day == day)
+        .filter(|c| c.day == day && c.shard == bucket.shard)
         .collect();
     Ok(DaySnapshot {
         day,
-        daily_limit: event.daily_limit,
+        shard: bucket.shard,
+        daily_limit: event.shards.share(event.daily_limit, bucket.shard),
         taken_ms,
         redis_count,
         redis_users,
@@ -100,7 +105,7 @@ pub async fn take(
 
 /// Entry id -> (consumer, idle ms) for every entry delivered but not acknowledged.
 async fn pending_of(
-    redis: &mut MultiplexedConnection,
+    redis: &mut RedisConnection,
     stream: &str,
     at_most: usize,
 ) -> anyhow::Result<HashMap<String, (String, u64)>> {

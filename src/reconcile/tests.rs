@@ -15,6 +15,7 @@ fn coupon(user: &str, seq: u32) -> Coupon {
         event_id: EventId::new(),
         user_id: UserId::parse(user).unwrap(),
         day: NaiveDate::from_ymd_opt(2026, 5, 1).unwrap(),
+        shard: 0,
         seq,
         issued_at: at,
         valid_from: at,
@@ -28,6 +29,7 @@ fn clean(n: u32) -> DaySnapshot {
     let stored: Vec<Coupon> = (1..=n).map(|i| coupon(&format!("u{i}"), i)).collect();
     DaySnapshot {
         day: NaiveDate::from_ymd_opt(2026, 5, 1).unwrap(),
+        shard: 0,
         daily_limit: 10,
         taken_ms: T,
         redis_count: Some(u64::from(n)),

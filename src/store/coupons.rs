@@ -12,6 +12,7 @@ struct CouponRow {
     event_id: Uuid,
     user_id: String,
     day: NaiveDate,
+    shard: i16,
     seq: i32,
     issued_at: DateTime<Utc>,
     valid_until: DateTime<Utc>,
@@ -27,6 +28,7 @@ impl TryFrom<CouponRow> for Coupon {
             event_id: row.event_id.into(),
             user_id: UserId::parse(&row.user_id).map_err(anyhow::Error::msg)?,
             day: row.day,
+            shard: u16::try_from(row.shard)?,
             seq: u32::try_from(row.seq)?,
             issued_at: row.issued_at,
             valid_from: row.issued_at,
@@ -36,7 +38,7 @@ impl TryFrom<CouponRow> for Coupon {
     }
 }
 
-const COLUMNS: &str = "coupon_id, event_id, user_id, day, seq, issued_at, valid_until, redeemed_at";
+const COLUMNS: &str = "coupon_id, event_id, user_id, day, shard, seq, issued_at, valid_until, redeemed_at";
 
 /// Stores a batch in one statement and returns how many rows were new.
 ///
@@ -51,15 +53,16 @@ pub async fn insert_batch(db: &PgPool, coupons: &[Coupon]) -> Result<u64, sqlx::
     }
     // One array per column, in the order of the UNNEST below.
     let result = sqlx::query(
-        "INSERT INTO coupons (coupon_id, event_id, user_id, day, seq, issued_at, valid_until) \
-         SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::date[], $5::int4[], \
-                              $6::timestamptz[], $7::timestamptz[]) \
+        "INSERT INTO coupons (coupon_id, event_id, user_id, day, shard, seq, issued_at, valid_until) \
+         SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::date[], $5::int2[], $6::int4[], \
+                              $7::timestamptz[], $8::timestamptz[]) \
          ON CONFLICT DO NOTHING",
     )
     .bind(coupons.iter().map(|c| c.coupon_id.as_uuid()).collect::<Vec<_>>())
     .bind(coupons.iter().map(|c| c.event_id.as_uuid()).collect::<Vec<_>>())
     .bind(coupons.iter().map(|c| c.user_id.as_str()).collect::<Vec<_>>())
     .bind(coupons.iter().map(|c| c.day).collect::<Vec<_>>())
+    .bind(coupons.iter().map(|c| c.shard as i16).collect::<Vec<_>>())
     .bind(coupons.iter().map(|c| c.seq as i32).collect::<Vec<_>>())
     .bind(coupons.iter().map(|c| c.issued_at).collect::<Vec<_>>())
     .bind(coupons.iter().map(|c| c.valid_until).collect::<Vec<_>>())

@@ -5,7 +5,7 @@ use sqlx::PgPool;
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use crate::domain::{DailyWindow, Discount, Event, EventId, NewEvent, TimeOfDay};
+use crate::domain::{DailyWindow, Discount, Event, EventId, NewEvent, Shards, TimeOfDay};
 
 #[derive(sqlx::FromRow)]
 struct EventRow {
@@ -19,6 +19,7 @@ struct EventRow {
     daily_limit: i32,
     valid_days_after_end: i32,
     discount: Json<Discount>,
+    shards: i16,
     created_at: DateTime<Utc>,
 }
 
@@ -43,13 +44,14 @@ impl TryFrom<EventRow> for Event {
             daily_limit: u32::try_from(row.daily_limit)?,
             valid_days_after_end: u32::try_from(row.valid_days_after_end)?,
             discount: row.discount.0,
+            shards: Shards::parse(i64::from(row.shards)).map_err(anyhow::Error::msg)?,
             created_at: row.created_at,
         })
     }
 }
 
 const COLUMNS: &str = "id, name, timezone, starts_on, ends_on, daily_open_minute, daily_close_minute, \
-                       daily_limit, valid_days_after_end, discount, created_at";
+                       daily_limit, valid_days_after_end, discount, shards, created_at";
 
 #[tracing::instrument(skip_all, fields(event_id))]
 pub async fn insert(db: &PgPool, spec: NewEvent) -> anyhow::Result<Event> {
@@ -57,8 +59,8 @@ pub async fn insert(db: &PgPool, spec: NewEvent) -> anyhow::Result<Event> {
     tracing::Span::current().record("event_id", tracing::field::display(id));
     let created_at: DateTime<Utc> = sqlx::query_scalar(
         "INSERT INTO events (id, name, timezone, starts_on, ends_on, daily_open_minute, daily_close_minute, \
-                             daily_limit, valid_days_after_end, discount) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING created_at",
+                             daily_limit, valid_days_after_end, discount, shards) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING created_at",
     )
     .bind(id.as_uuid())
     .bind(&spec.name)
@@ -70,6 +72,7 @@ pub async fn insert(db: &PgPool, spec: NewEvent) -> anyhow::Result<Event> {
     .bind(spec.daily_limit as i32)
     .bind(spec.valid_days_after_end as i32)
     .bind(Json(&spec.discount))
+    .bind(spec.shards.get() as i16)
     .fetch_one(db)
     .await?;
     Ok(Event::new(id, spec, created_at))
@@ -97,15 +100,32 @@ pub async fn list(db: &PgPool) -> anyhow::Result<Vec<Event>> {
     rows.into_iter().map(Event::try_from).collect()
 }
 
-/// Changes an event's daily limit; `None` when there is no such event.
+/// What became of a limit change.
+#[derive(Debug)]
+pub enum SetLimit {
+    Changed(Event),
+    NotFound,
+    /// A raise on a sharded event: refused (see `issuing::walk`), nothing changed.
+    RaiseRefused(Event),
+}
+
+/// Changes an event's daily limit. A sharded event's limit is only lowered: the check is part
+/// of the UPDATE, so two concurrent changes cannot turn a lowering into a raise.
 #[tracing::instrument(skip(db))]
-pub async fn set_limit(db: &PgPool, id: EventId, limit: u32) -> anyhow::Result<Option<Event>> {
+pub async fn set_limit(db: &PgPool, id: EventId, limit: u32) -> anyhow::Result<SetLimit> {
     let row: Option<EventRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "UPDATE events SET daily_limit = $2 WHERE id = $1 RETURNING {COLUMNS}"
+        "UPDATE events SET daily_limit = $2 WHERE id = $1 AND (shards = 1 OR $2 <= daily_limit) \
+         RETURNING {COLUMNS}"
     )))
     .bind(id.as_uuid())
     .bind(limit as i32)
     .fetch_optional(db)
     .await?;
-    row.map(Event::try_from).transpose()
+    if let Some(row) = row {
+        return Ok(SetLimit::Changed(row.try_into()?));
+    }
+    Ok(match get(db, id).await? {
+        Some(event) => SetLimit::RaiseRefused(event),
+        None => SetLimit::NotFound,
+    })
 }

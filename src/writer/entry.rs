@@ -2,20 +2,22 @@
 
 use redis::streams::StreamId;
 
-use crate::domain::{Coupon, CouponId, EventId, UserId, parse_day};
+use crate::domain::{Bucket, Coupon, CouponId, UserId, parse_day};
 use crate::issuing::millis;
 
-/// Reads the fields `lua/issue.lua` appends (step 6). `Err` names what is wrong, for the
-/// dead-letter stream.
-pub fn coupon_from_entry(event_id: EventId, entry: &StreamId) -> Result<Coupon, String> {
+/// Reads the fields `lua/issue.lua` appends (step 6) to `bucket`'s stream: the bucket is where
+/// the entry was read, not a field of it. `Err` names what is wrong, for the dead-letter stream.
+pub fn coupon_from_entry(bucket: impl Into<Bucket>, entry: &StreamId) -> Result<Coupon, String> {
+    let bucket = bucket.into();
     let field = |name: &str| entry.get::<String>(name).ok_or_else(|| format!("missing field {name}"));
     let bad = |name: &str| format!("bad field {name}");
     let issued_at = millis(&field("issued_ms")?).ok_or_else(|| bad("issued_ms"))?;
     Ok(Coupon {
         coupon_id: CouponId::parse(&field("coupon_id")?).map_err(|_| bad("coupon_id"))?,
-        event_id,
+        event_id: bucket.event,
         user_id: UserId::parse(&field("user_id")?).map_err(|_| bad("user_id"))?,
         day: parse_day(&field("day")?).ok_or_else(|| bad("day"))?,
+        shard: bucket.shard,
         seq: field("seq")?.parse().map_err(|_| bad("seq"))?,
         issued_at,
         valid_from: issued_at,
@@ -27,6 +29,7 @@ pub fn coupon_from_entry(event_id: EventId, entry: &StreamId) -> Result<Coupon, 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::EventId;
     use redis::Value;
 
     fn entry(fields: &[(&str, &str)]) -> StreamId {
@@ -53,6 +56,11 @@ mod tests {
         ]);
         let c = coupon_from_entry(EventId::new(), &e).unwrap();
         assert_eq!((c.coupon_id.to_string(), c.seq, c.user_id.as_str()), (id, 3, "alice"));
+        let bucket = Bucket {
+            event: EventId::new(),
+            shard: 5,
+        };
+        assert_eq!(coupon_from_entry(bucket, &e).unwrap().shard, 5);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! that cannot be stored at all (a poison entry) is moved aside without holding back the rest:
 //! see `poison`.
 
+mod connection;
 mod entry;
 mod observe;
 mod poison;
@@ -18,15 +19,15 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use deadpool_redis::Pool;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
+pub use connection::WriterRedis;
 pub use entry::coupon_from_entry;
 pub use poison::{MAX_ATTEMPTS, WriterStats};
 
 use crate::catalog::Catalog;
-use crate::domain::EventId;
+use crate::domain::Bucket;
 use crate::issuing::{Keys, WRITER_GROUP};
 use crate::metrics::Metrics;
 use crate::store;
@@ -85,7 +86,7 @@ enum Source {
 }
 
 pub struct Writer {
-    redis: Pool,
+    redis: WriterRedis,
     db: PgPool,
     keys: Keys,
     catalog: Catalog,
@@ -100,8 +101,9 @@ pub struct Writer {
     /// Counters, shared with the process's other writers (see `with_stats`).
     stats: Arc<WriterStats>,
     last_claim: Option<Instant>,
-    /// (stream key, event) for every event whose stream may still hold coupons.
-    streams: Vec<(String, EventId)>,
+    /// (stream key, bucket) for every bucket whose stream may still hold coupons: one per
+    /// unsharded event, N per sharded one. The bucket is how an entry's coupon learns its shard.
+    streams: Vec<(String, Bucket)>,
     /// When, and at which catalog generation, `streams` was last built.
     streams_loaded: Option<(Instant, u64)>,
 }
@@ -110,7 +112,7 @@ pub struct Writer {
 const DRAIN_LIMIT: Duration = Duration::from_secs(10);
 
 impl Writer {
-    pub fn new(redis: Pool, db: PgPool, keys: Keys, catalog: Catalog, config: WriterConfig) -> Self {
+    pub fn new(redis: WriterRedis, db: PgPool, keys: Keys, catalog: Catalog, config: WriterConfig) -> Self {
         Self {
             redis,
             db,
@@ -257,10 +259,10 @@ impl Writer {
 
         let mut parsed = Vec::with_capacity(batch.len());
         let mut dead = Vec::new();
-        for (_, event, entry) in &batch {
-            match coupon_from_entry(*event, entry) {
+        for (_, bucket, entry) in &batch {
+            match coupon_from_entry(*bucket, entry) {
                 Ok(coupon) => parsed.push((entry, coupon)),
-                Err(reason) => dead.push((*event, entry, format!("unreadable: {reason}"))),
+                Err(reason) => dead.push((*bucket, entry, format!("unreadable: {reason}"))),
             }
         }
         let coupons: Vec<_> = parsed.iter().map(|(_, c)| c.clone()).collect();
@@ -279,27 +281,37 @@ impl Writer {
                     tracing::warn!(event_id = %coupon.event_id, entry_id = %entry.id, tries, %reason, "postgres refused a stream entry; will try it again");
                     held_back.push(entry.id.as_str());
                 }
-                None => dead.push((coupon.event_id, *entry, format!("{reason}; tried {MAX_ATTEMPTS} times"))),
+                None => {
+                    let bucket = Bucket {
+                        event: coupon.event_id,
+                        shard: coupon.shard,
+                    };
+                    dead.push((bucket, *entry, format!("{reason}; tried {MAX_ATTEMPTS} times")));
+                }
             }
         }
 
         // Only now, after the commit, may the entries leave the stream; refused ones waiting
-        // for another try stay pending here.
-        let mut pipe = redis::pipe();
-        for (event, entry, reason) in &dead {
-            tracing::error!(event_id = %event, entry_id = %entry.id, %reason, "stream entry moved to dead letters");
+        // for another try stay pending here. One pipeline per bucket: all of a bucket's keys
+        // (its stream, its dead letters) share its hash slot, and on a cluster a pipeline must
+        // stay inside one slot; a sharded event's buckets are in different slots.
+        let mut pipes: HashMap<Bucket, redis::Pipeline> = HashMap::new();
+        for (bucket, entry, reason) in &dead {
+            tracing::error!(event_id = %bucket.event, shard = bucket.shard, entry_id = %entry.id, %reason, "stream entry moved to dead letters");
             let fields = poison::dead_letter(entry, reason);
-            pipe.xadd(self.keys.dead_letters(*event), "*", &fields).ignore();
+            let pipe = pipes.entry(*bucket).or_insert_with(redis::pipe);
+            pipe.xadd(self.keys.dead_letters(*bucket), "*", &fields).ignore();
         }
-        let mut ids_by_stream: HashMap<&str, Vec<&str>> = HashMap::new();
-        for (stream, _, entry) in batch.iter().filter(|(_, _, e)| !held_back.contains(&e.id.as_str())) {
-            ids_by_stream.entry(stream).or_default().push(&entry.id);
+        let mut ids_by_stream: HashMap<(&str, Bucket), Vec<&str>> = HashMap::new();
+        for (stream, bucket, entry) in batch.iter().filter(|(_, _, e)| !held_back.contains(&e.id.as_str())) {
+            ids_by_stream.entry((stream, *bucket)).or_default().push(&entry.id);
         }
-        for (stream, ids) in &ids_by_stream {
+        for ((stream, bucket), ids) in &ids_by_stream {
+            let pipe = pipes.entry(*bucket).or_insert_with(redis::pipe);
             pipe.xack(stream, WRITER_GROUP, ids).ignore();
             pipe.xdel(stream, ids).ignore();
         }
-        if !dead.is_empty() || !ids_by_stream.is_empty() {
+        for pipe in pipes.values() {
             let _: () = pipe.query_async(&mut conn).await?;
         }
         self.stats.stored.fetch_add(inserted, Ordering::Relaxed);

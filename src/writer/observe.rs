@@ -7,13 +7,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use redis::streams::StreamId;
 
 use super::{Outcome, WriterError};
-use crate::domain::EventId;
+use crate::domain::{Bucket, EventId};
 use crate::metrics::{Metrics, WriterBatch};
 
 /// Records a stored batch into the current `writer_batch` span and the metrics.
 pub(super) fn stored(
     metrics: &Metrics,
-    batch: &[(String, EventId, StreamId)],
+    batch: &[(String, Bucket, StreamId)],
     inserted: u64,
     dead: usize,
     took: Duration,
@@ -66,8 +66,8 @@ struct BatchSummary {
     lag: Option<Duration>,
 }
 
-fn summarize(batch: &[(String, EventId, StreamId)]) -> BatchSummary {
-    let events: BTreeSet<EventId> = batch.iter().map(|(_, e, _)| *e).collect();
+fn summarize(batch: &[(String, Bucket, StreamId)]) -> BatchSummary {
+    let events: BTreeSet<EventId> = batch.iter().map(|(_, b, _)| b.event).collect();
     let days: BTreeSet<String> = batch
         .iter()
         .filter_map(|(_, _, entry)| entry.get::<String>("day"))

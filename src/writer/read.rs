@@ -6,21 +6,28 @@ use std::time::{Duration, Instant};
 use redis::AsyncCommands;
 use redis::streams::{StreamAutoClaimOptions, StreamId, StreamReadOptions, StreamReadReply};
 
+use super::connection::WriterConnection;
 use super::{Source, Writer, WriterError};
-use crate::domain::EventId;
+use crate::domain::Bucket;
 use crate::issuing::{WRITER_GROUP, ensure_writer_group};
+use crate::redis_target::RedisConnection;
 
 /// How often the list of event streams is reloaded, to see events created by other instances.
 const STREAMS_REFRESH: Duration = Duration::from_secs(2);
+/// On a cluster, where reads do not block: the first and the longest pause between two rounds
+/// of reads that found nothing. Short while entries keep coming, so the lag stays small; longer
+/// when the streams are idle, so an idle service costs Redis a few commands a second.
+const POLL_FIRST: Duration = Duration::from_millis(2);
+const POLL_MOST: Duration = Duration::from_millis(100);
 /// Streams of events that ended longer ago than this are no longer read.
 const STREAM_KEPT_AFTER_END: chrono::Duration = chrono::Duration::days(30);
 
 impl Writer {
     pub(super) async fn read_or_regroup(
         &self,
-        conn: &mut deadpool_redis::Connection,
+        conn: &mut WriterConnection,
         source: Source,
-    ) -> Result<Vec<(String, EventId, StreamId)>, WriterError> {
+    ) -> Result<Vec<(String, Bucket, StreamId)>, WriterError> {
         match self.read(conn, source).await {
             Err(e) if e.code() == Some("NOGROUP") => {
                 // A stream or its group is missing: deleted behind our back, or an event this
@@ -37,9 +44,12 @@ impl Writer {
 
     async fn read(
         &self,
-        conn: &mut deadpool_redis::Connection,
+        conn: &mut WriterConnection,
         source: Source,
-    ) -> redis::RedisResult<Vec<(String, EventId, StreamId)>> {
+    ) -> redis::RedisResult<Vec<(String, Bucket, StreamId)>> {
+        if let (WriterConnection::Cluster(cluster), Source::New | Source::OwnPending) = (&*conn, source) {
+            return self.read_each(cluster, source).await;
+        }
         let count = self.config.batch_size;
         let keys: Vec<&str> = self.streams.iter().map(|(s, _)| s.as_str()).collect();
         let reply: Option<StreamReadReply> = match source {
@@ -77,17 +87,81 @@ impl Writer {
                 conn.xread_options(&keys, &vec![">"; keys.len()], &opts).await?
             }
         };
-        let event_of = |key: &str| self.streams.iter().find(|(s, _)| s == key).map(|(_, e)| *e);
-        Ok(reply
-            .unwrap_or_default()
+        Ok(self.entries(reply.unwrap_or_default()))
+    }
+
+    /// On a cluster: the same read, one stream at a time (all sent at once, so it costs one
+    /// round trip per node), since one command cannot read streams in different slots. New
+    /// entries are polled for instead of blocked on, for up to `block`.
+    async fn read_each(
+        &self,
+        conn: &RedisConnection,
+        source: Source,
+    ) -> redis::RedisResult<Vec<(String, Bucket, StreamId)>> {
+        let opts = StreamReadOptions::default()
+            .group(WRITER_GROUP, &self.config.consumer)
+            .count(self.config.batch_size);
+        let from = if source == Source::New { ">" } else { "0" };
+        let started = Instant::now();
+        let mut pause = POLL_FIRST;
+        loop {
+            let reads = self.streams.iter().map(|(stream, _)| {
+                let mut conn = conn.clone();
+                let opts = &opts;
+                async move {
+                    let reply: redis::RedisResult<Option<StreamReadReply>> =
+                        conn.xread_options(&[stream], &[from], opts).await;
+                    match reply {
+                        Ok(reply) => Ok(reply.unwrap_or_default()),
+                        // A missing stream or group (see `read_or_regroup`) is mended here, for
+                        // this stream alone: failing the whole round would throw away what the
+                        // other streams' reads just delivered, and those entries would sit
+                        // pending at this consumer until claimed, `claim_idle` later.
+                        Err(e) if e.code() == Some("NOGROUP") => {
+                            ensure_writer_group(&mut conn, stream).await?;
+                            Ok(StreamReadReply::default())
+                        }
+                        Err(e) => Err(e),
+                    }
+                }
+            });
+            // One stream on a node that is failing over must not hold up the others: its
+            // entries wait, safe in the stream, while the rest are stored.
+            let mut found = Vec::new();
+            let mut failed = None;
+            for reply in futures_util::future::join_all(reads).await {
+                match reply {
+                    Ok(reply) => found.extend(self.entries(reply)),
+                    Err(e) => failed = Some(e),
+                }
+            }
+            if let Some(e) = failed {
+                if found.is_empty() {
+                    return Err(e);
+                }
+                tracing::warn!(error = %e, "a stream could not be read; reading the others");
+            }
+            if !found.is_empty() || source != Source::New || started.elapsed() + pause > self.config.block {
+                return Ok(found);
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(POLL_MOST);
+        }
+    }
+
+    /// The entries of a read reply, each with its stream and bucket.
+    fn entries(&self, reply: StreamReadReply) -> Vec<(String, Bucket, StreamId)> {
+        let event_of = |key: &str| self.streams.iter().find(|(s, _)| s == key).map(|(_, b)| *b);
+        reply
             .keys
             .into_iter()
             .filter_map(|k| event_of(&k.key).map(|event| (k.key, event, k.ids)))
             .flat_map(|(key, event, ids)| ids.into_iter().map(move |e| (key.clone(), event, e)))
-            .collect())
+            .collect()
     }
 
-    /// Keeps the list of streams to read: every event that has not been over for long.
+    /// Keeps the list of streams to read: every bucket of every event that has not been over
+    /// for long.
     pub(super) async fn load_streams(&mut self) {
         let generation = self.catalog.generation();
         if self
@@ -101,7 +175,8 @@ impl Writer {
         self.streams = events
             .iter()
             .filter(|e| e.ends_on + STREAM_KEPT_AFTER_END >= today)
-            .map(|e| (self.keys.stream(e.id), e.id))
+            .flat_map(|e| e.shards.buckets(e.id))
+            .map(|bucket| (self.keys.stream(bucket), bucket))
             .collect();
         self.streams_loaded = Some((Instant::now(), generation));
     }

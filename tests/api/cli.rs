@@ -12,7 +12,7 @@ use tokio::process::Command;
 use crate::helpers::{ADMIN_TOKEN, TestApp, event_body, spawn_app_with, today_utc, users};
 
 /// The service, and the environment that points the CLI at its database and key prefix.
-async fn app_and_env() -> (TestApp, Vec<(&'static str, String)>) {
+pub async fn app_and_env() -> (TestApp, Vec<(&'static str, String)>) {
     let mut env = Vec::new();
     let app = spawn_app_with(|s| {
         env = vec![
@@ -25,7 +25,7 @@ async fn app_and_env() -> (TestApp, Vec<(&'static str, String)>) {
     (app, env)
 }
 
-async fn cli(env: &[(&str, String)], args: &[&str]) -> Output {
+pub async fn cli(env: &[(&str, String)], args: &[&str]) -> Output {
     let run = Command::new(env!("CARGO_BIN_EXE_coupon-issuer"))
         .args(args)
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
@@ -38,7 +38,7 @@ async fn cli(env: &[(&str, String)], args: &[&str]) -> Output {
         .expect("the CLI started")
 }
 
-fn stdout(output: &Output) -> String {
+pub fn stdout(output: &Output) -> String {
     assert!(
         output.status.success(),
         "exit {}: {}",

@@ -4,6 +4,14 @@
 #[path = "../support/servers.rs"]
 mod servers;
 
+// Uses `servers`' TempDir, so it sits beside it.
+#[path = "../support/cluster.rs"]
+mod cluster;
+
+pub use cluster::OwnCluster;
+// For the tests that only read and write on a cluster (they may share scripts/test's).
+#[allow(unused_imports)]
+pub use cluster::{primary_port_at, shared_cluster_url, shared_or_own_cluster};
 pub use servers::{OwnPostgres, OwnRedis, Service};
 
 impl Service {

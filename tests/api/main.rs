@@ -23,6 +23,7 @@ mod reconcile;
 mod recovery;
 mod redeem;
 mod scrape;
+mod sharding;
 mod windows;
 mod writer;
 
@@ -32,3 +33,7 @@ mod faults_postgres;
 mod faults_process;
 mod faults_redis;
 mod instances;
+
+// Issue 7: Redis Cluster.
+mod cluster;
+mod cluster_support;

@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::helpers::{TestApp, issue_all, spawn_app_with, today_utc, users};
 
 /// An app, and reconcile arguments pointing at its database and key prefix.
-async fn app_and_args(writer: bool) -> (TestApp, ReconcileArgs) {
+pub async fn app_and_args(writer: bool) -> (TestApp, ReconcileArgs) {
     let mut captured: Option<Settings> = None;
     let app = spawn_app_with(|s| {
         s.writer_enabled = writer;
@@ -29,6 +29,7 @@ async fn app_and_args(writer: bool) -> (TestApp, ReconcileArgs) {
         repair: false,
         stuck_after_secs: 60,
         redis_url: s.redis_url,
+        redis_cluster_nodes: s.redis_cluster_nodes,
         database_url: s.database_url,
         redis_key_prefix: s.redis_key_prefix,
         day_key_ttl_hours: s.day_key_ttl_hours,

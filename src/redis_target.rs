@@ -1,0 +1,315 @@
+//! Which Redis the service talks to: one server, or a Redis Cluster, behind one connection type.
+//!
+//! `REDIS_URL` names either a single server (`redis://host:port`) or a cluster
+//! (`redis+cluster://host1:port1,host2:port2,...`, any reachable nodes; the client learns the
+//! rest); `REDIS_CLUSTER_NODES` (`host1:port1,host2:port2`) is the same as the second form.
+//! Everything above this module works with `RedisConnection` and never asks which it is, except
+//! where a cluster refuses what one server allows: one command over keys of several events
+//! (`CROSSSLOT`). The writer therefore reads each stream on its own in a cluster (see
+//! `writer::read`), and every multi-key command or pipeline here stays inside one event's hash
+//! slot (`issuing::Keys`).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::{ClusterClient, ClusterConfig};
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, Pipeline, RedisError, RedisFuture, RedisResult, Value};
+
+/// The URL scheme that names a cluster.
+const CLUSTER_SCHEME: &str = "redis+cluster://";
+
+/// A Redis to connect to, parsed once from the settings.
+#[derive(Clone)]
+pub enum RedisTarget {
+    Single(redis::Client),
+    Cluster(ClusterTarget),
+}
+
+/// A cluster: the nodes to start from, as `redis://host:port` URLs.
+#[derive(Clone, Debug)]
+pub struct ClusterTarget {
+    pub nodes: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error("REDIS_URL is not a Redis URL: {0}")]
+    Url(#[from] redis::RedisError),
+    #[error("a cluster needs at least one node as host:port, got {0:?}")]
+    NoNodes(String),
+}
+
+impl RedisTarget {
+    /// `cluster_nodes` (from `REDIS_CLUSTER_NODES`), when set and not empty, wins over `url`.
+    pub fn parse(url: &str, cluster_nodes: Option<&str>) -> Result<Self, TargetError> {
+        if let Some(nodes) = cluster_nodes.filter(|n| !n.trim().is_empty()) {
+            return Self::cluster(nodes, "");
+        }
+        match url.strip_prefix(CLUSTER_SCHEME) {
+            Some(rest) => {
+                // Credentials, if any, come once before the nodes and apply to all of them.
+                let (auth, nodes) = match rest.rsplit_once('@') {
+                    Some((auth, nodes)) => (format!("{auth}@"), nodes),
+                    None => (String::new(), rest),
+                };
+                Self::cluster(nodes.trim_end_matches('/'), &auth)
+            }
+            None => Ok(Self::Single(redis::Client::open(url)?)),
+        }
+    }
+
+    fn cluster(given: &str, auth: &str) -> Result<Self, TargetError> {
+        let nodes: Vec<String> = given
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(|n| format!("redis://{auth}{n}"))
+            .collect();
+        if nodes.is_empty() {
+            return Err(TargetError::NoNodes(given.to_owned()));
+        }
+        for node in &nodes {
+            redis::Client::open(node.as_str())?;
+        }
+        Ok(Self::Cluster(ClusterTarget { nodes }))
+    }
+
+    pub fn is_cluster(&self) -> bool {
+        matches!(self, Self::Cluster(_))
+    }
+
+    /// A new multiplexed connection (the issuer keeps one and shares it with every request).
+    /// Connects lazily: the service starts (and reports not ready) while Redis is down, and
+    /// reconnects by itself.
+    ///
+    /// Both kinds pipeline concurrent requests over one socket per server; a cluster connection
+    /// also follows `MOVED`/`ASK` and reloads the slot map after a failover.
+    pub fn multiplexed(&self, timeout: Duration) -> redis::RedisResult<RedisConnection> {
+        match self {
+            Self::Single(client) => {
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(timeout))
+                    .set_response_timeout(Some(timeout))
+                    .set_number_of_retries(2)
+                    .set_max_delay(Duration::from_millis(500));
+                Ok(RedisConnection::Single(ConnectionManager::new_lazy_with_config(
+                    client.clone(),
+                    config,
+                )?))
+            }
+            Self::Cluster(cluster) => {
+                let client = ClusterClient::builder(cluster.nodes.clone())
+                    .connection_timeout(timeout)
+                    .response_timeout(timeout)
+                    // A redirect or a failover is retried inside the client, within the
+                    // caller's own time limit; a few tries cover a promotion (about 1-2 s).
+                    .retries(6)
+                    .min_retry_wait(10)
+                    .max_retry_wait(500)
+                    .build()?;
+                let config = ClusterConfig::new()
+                    .set_connection_timeout(timeout)
+                    .set_response_timeout(timeout);
+                Ok(RedisConnection::Cluster(ClusterHandle::new(client, config)))
+            }
+        }
+    }
+
+    /// Which of a single server's URL or the cluster's nodes, for logs.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Single(client) => {
+                let info = client.get_connection_info();
+                format!("redis {}", info.addr())
+            }
+            Self::Cluster(cluster) => format!("redis cluster from {} nodes", cluster.nodes.len()),
+        }
+    }
+}
+
+/// A connection to one Redis or to a cluster; cheap to clone, every clone shares the sockets.
+#[derive(Clone)]
+pub enum RedisConnection {
+    Single(ConnectionManager),
+    Cluster(ClusterHandle),
+}
+
+/// A cluster connection that is replaced when it stays broken.
+///
+/// Measured here with redis 1.8.1: when a primary is killed while a few hundred requests are in
+/// flight on the shared connection, the connection can stay wedged after the replica has taken
+/// over: every command times out, for minutes, while a new connection to the same cluster works
+/// at once. So when commands have failed with connection errors or timeouts, and none has
+/// succeeded, for `STUCK_AFTER`, the handle builds a new connection for everyone's next command
+/// (at most once per `STUCK_AFTER`). Server errors (`MOVED`, `NOSCRIPT`, ...) do not count.
+#[derive(Clone)]
+pub struct ClusterHandle {
+    inner: Arc<ClusterInner>,
+}
+
+struct ClusterInner {
+    client: ClusterClient,
+    config: ClusterConfig,
+    conn: ArcSwap<ClusterConnection>,
+    /// Since when every command failed, and when the connection was last replaced.
+    health: Mutex<(Option<Instant>, Instant)>,
+    /// Whether `health` counts a failure: lets a success, every command of a healthy
+    /// connection, pass without taking the lock.
+    failing: AtomicBool,
+}
+
+/// Longer than a failover takes here (about 2.5 s with `cluster-node-timeout 1000`), so that a
+/// connection is only replaced when it did not recover by itself.
+const STUCK_AFTER: Duration = Duration::from_secs(3);
+
+impl ClusterHandle {
+    fn new(client: ClusterClient, config: ClusterConfig) -> Self {
+        let conn = client.get_pending_async_connection_with_config(config.clone());
+        Self {
+            inner: Arc::new(ClusterInner {
+                client,
+                config,
+                conn: ArcSwap::from_pointee(conn),
+                health: Mutex::new((None, Instant::now())),
+                failing: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// The current connection, to route a command by hand (see `wait_for_replicas`).
+    fn current(&self) -> ClusterConnection {
+        (**self.inner.conn.load()).clone()
+    }
+
+    fn observe<T>(&self, result: &RedisResult<T>) {
+        let broken = |e: &RedisError| {
+            e.is_timeout() || e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal()
+        };
+        let error = match result {
+            Ok(_) if !self.inner.failing.load(Ordering::Relaxed) => return,
+            Err(e) if !broken(e) => return,
+            Ok(_) => None,
+            Err(e) => Some(e),
+        };
+        let Ok(mut health) = self.inner.health.lock() else {
+            return;
+        };
+        match error {
+            None => {
+                health.0 = None;
+                self.inner.failing.store(false, Ordering::Relaxed);
+            }
+            Some(e) => {
+                self.inner.failing.store(true, Ordering::Relaxed);
+                let since = *health.0.get_or_insert_with(Instant::now);
+                if since.elapsed() >= STUCK_AFTER && health.1.elapsed() >= STUCK_AFTER {
+                    tracing::warn!(failing_for = ?since.elapsed(), error = %e, "redis cluster connection stuck; replacing it");
+                    let fresh = self
+                        .inner
+                        .client
+                        .get_pending_async_connection_with_config(self.inner.config.clone());
+                    self.inner.conn.store(Arc::new(fresh));
+                    *health = (None, Instant::now());
+                }
+            }
+        }
+    }
+}
+
+impl RedisConnection {
+    /// `WAIT replicas timeout` on the server that holds `key`: how many replicas have every
+    /// write sent so far over this connection to that server. On a cluster it is routed to the
+    /// primary of `key`'s slot, over the same socket the writes went through, which is what
+    /// `WAIT` counts from.
+    pub async fn wait_for_replicas(&mut self, key: &str, replicas: u32, timeout: Duration) -> redis::RedisResult<u32> {
+        let mut wait = redis::cmd("WAIT");
+        wait.arg(replicas).arg(timeout.as_millis() as u64);
+        match self {
+            Self::Single(c) => wait.query_async(c).await,
+            Self::Cluster(c) => {
+                use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+                let route = Route::with_key(key, SlotAddr::Master);
+                let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route));
+                let reply = c.current().route_command(wait, routing).await;
+                c.observe(&reply);
+                Ok(redis::from_redis_value(reply?)?)
+            }
+        }
+    }
+}
+
+impl ConnectionLike for RedisConnection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Self::Single(c) => c.req_packed_command(cmd),
+            Self::Cluster(c) => Box::pin(async move {
+                let result = c.current().req_packed_command(cmd).await;
+                c.observe(&result);
+                result
+            }),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Self::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Self::Cluster(c) => Box::pin(async move {
+                let result = c.current().req_packed_commands(pipeline, offset, count).await;
+                c.observe(&result);
+                result
+            }),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Single(c) => c.get_db(),
+            Self::Cluster(_) => 0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plain_url_is_one_server() {
+        let target = RedisTarget::parse("redis://127.0.0.1:6379", None).unwrap();
+        assert!(!target.is_cluster());
+    }
+
+    #[test]
+    fn a_cluster_url_lists_its_nodes_with_shared_credentials() {
+        let target = RedisTarget::parse("redis+cluster://u:p@127.0.0.1:7001,127.0.0.1:7002/", None).unwrap();
+        let RedisTarget::Cluster(cluster) = target else {
+            panic!("not a cluster")
+        };
+        assert_eq!(
+            cluster.nodes,
+            ["redis://u:p@127.0.0.1:7001", "redis://u:p@127.0.0.1:7002"]
+        );
+    }
+
+    #[test]
+    fn cluster_nodes_win_over_the_url() {
+        let target = RedisTarget::parse("redis://127.0.0.1:6379", Some("h1:1, h2:2")).unwrap();
+        assert!(target.is_cluster());
+        assert!(RedisTarget::parse("redis://127.0.0.1:6379", Some("  ")).is_ok_and(|t| !t.is_cluster()));
+    }
+
+    #[test]
+    fn a_cluster_without_nodes_is_refused() {
+        assert!(RedisTarget::parse("redis+cluster://", None).is_err());
+        assert!(RedisTarget::parse("redis+cluster://,", None).is_err());
+    }
+}
