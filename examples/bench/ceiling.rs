@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use chrono::{Days, Utc};
 use coupon_issuer::domain::{Discount, Event, EventId, NewEvent, NewEventRequest};
 use coupon_issuer::issuing::{Keys, publish_event};
-use redis::aio::ConnectionManager;
+use coupon_issuer::redis_target::RedisTarget;
 use tokio::process::Command;
 
 pub const SCRIPT: &str = include_str!("../../lua/issue.lua");
@@ -33,8 +33,7 @@ pub struct Ceiling<'a> {
 impl Ceiling<'_> {
     /// Calls per second.
     pub async fn measure(&self, path: Path) -> anyhow::Result<f64> {
-        let client = redis::Client::open(self.redis_url)?;
-        let mut conn = ConnectionManager::new(client.clone()).await?;
+        let mut conn = RedisTarget::parse(self.redis_url, None)?.multiplexed(std::time::Duration::from_secs(5))?;
         let keys = Keys::new(format!("{}-ceiling", self.prefix));
         let limit = if path == Path::Issue { 100_000_000 } else { 1 };
         let event = Event::new(EventId::new(), all_day_event(limit)?, Utc::now());
@@ -111,6 +110,7 @@ fn all_day_event(daily_limit: i64) -> anyhow::Result<NewEvent> {
         daily_limit,
         valid_days_after_end: 30,
         discount: serde_json::from_value::<Discount>(serde_json::json!({ "kind": "percent", "value": 50 }))?,
+        shards: None,
     })
     .map_err(anyhow::Error::msg)
 }

@@ -1,0 +1,343 @@
+//! The sharding benchmark behind `scripts/bench-shards`: how issue throughput grows with an
+//! event's `shards: N` on a Redis Cluster, and where the load lands.
+//!
+//!   shards --redis-url redis+cluster://... --cluster-dir DIR [--shards 1,4,16] [--secs 8]
+//!          [--runs 3] [--concurrency 256] [--out target/bench/shards.txt]
+//!
+//! For each N it publishes a fresh event with N buckets straight through the library (no HTTP, no
+//! Postgres: the same `publish_event` the service calls), with a daily limit no run can reach,
+//! then drives `Issuer::issue`, the walk the service's issue handler calls, from `concurrency`
+//! tasks for `secs` after a one-second warm-up. Around each measured window it reads every
+//! redis-server's CPU time from /proc, so the table shows how busy each primary was, not only
+//! how many calls came back. N = 1 is an unsharded event: one bucket, one slot, one primary,
+//! so it is also the one-node ceiling this driver can reach.
+
+mod drive;
+mod nodes;
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use chrono::{Days, Utc};
+use clap::Parser;
+use coupon_issuer::domain::{Discount, Event, EventId, NewEvent, NewEventRequest, Shards};
+use coupon_issuer::issuing::{Issuer, Keys, publish_event};
+use coupon_issuer::redis_target::RedisTarget;
+
+use crate::drive::Run;
+use crate::nodes::Node;
+
+#[derive(Parser)]
+struct Args {
+    /// The cluster, as scripts/cluster prints it.
+    #[arg(long, env = "REDIS_URL")]
+    redis_url: String,
+    /// The cluster's directory (one `<port>/redis.pid` per node), for CPU readings.
+    #[arg(long)]
+    cluster_dir: PathBuf,
+    #[arg(long, value_delimiter = ',', default_value = "1,4,16")]
+    shards: Vec<i64>,
+    /// Measured seconds per run (after a one-second warm-up).
+    #[arg(long, default_value_t = 8)]
+    secs: u64,
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    #[arg(long, default_value_t = 256)]
+    concurrency: usize,
+    #[arg(long, default_value = "target/bench/shards.txt")]
+    out: PathBuf,
+}
+
+/// One run of one N.
+struct RunResult {
+    calls_per_sec: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    /// Share of one core per primary during the window, in the order of `nodes` (primaries first).
+    primary_cpu: Vec<f64>,
+    replicas_cpu: f64,
+    client_cpu: f64,
+    not_issued: u64,
+    errors: u64,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let target = RedisTarget::parse(&args.redis_url, None)?;
+    if !target.is_cluster() {
+        bail!("--redis-url must be a cluster (redis+cluster://...)");
+    }
+    let nodes = nodes::discover(&args.cluster_dir).await?;
+    let primaries: Vec<&Node> = nodes.iter().filter(|n| n.primary).collect();
+    let ticks = nodes::ticks_per_sec();
+    let prefix = format!("bench-shards-{}", Utc::now().format("%Y%m%d%H%M%S"));
+    let issuer = Issuer::new(
+        &target,
+        Keys::new(prefix),
+        Duration::from_secs(5),
+        Duration::from_millis(500),
+        Duration::from_secs(3600),
+    )?;
+
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "shards benchmark: closed loop, {} tasks calling Issuer::issue, a new user per call; \
+         {} s measured per run after 1 s warm-up, {} runs per N, medians",
+        args.concurrency, args.secs, args.runs
+    );
+    let _ = writeln!(
+        out,
+        "cluster: {} primaries ({}), {} replicas; {} cores on this machine (client and all nodes share them)",
+        primaries.len(),
+        primaries
+            .iter()
+            .map(|n| n.port.to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        nodes.len() - primaries.len(),
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+    );
+    let mut rows = Vec::new();
+    for &n in &args.shards {
+        let shards = Shards::parse(n).map_err(|e| anyhow::anyhow!("--shards {n}: {e}"))?;
+        let mut results = Vec::new();
+        let mut layout = String::new();
+        for run in 0..args.runs {
+            let event = Event::new(EventId::new(), all_day_event(shards)?, Utc::now());
+            let mut conn = issuer.connection();
+            publish_event(&mut conn, issuer.keys(), &event, Duration::ZERO).await?;
+            if run == 0 {
+                layout = bucket_layout(&issuer, &nodes, &event).await?;
+                let _ = writeln!(out, "N={n}: buckets per primary {layout}");
+            }
+            let r = measure(&issuer, &nodes, ticks, &event, &args, &format!("n{n}r{run}")).await?;
+            eprintln!(
+                "N={n} run {}: {:.0} calls/s, p50 {:.2} ms, p99 {:.2} ms, primaries {} % of a core, replicas {:.0} %, client {:.0} %, not issued {}, errors {}",
+                run + 1,
+                r.calls_per_sec,
+                r.p50_ms,
+                r.p99_ms,
+                r.primary_cpu
+                    .iter()
+                    .map(|c| format!("{c:.0}"))
+                    .collect::<Vec<_>>()
+                    .join("/"),
+                r.replicas_cpu,
+                r.client_cpu,
+                r.not_issued,
+                r.errors,
+            );
+            delete_event(&issuer, &event).await?;
+            results.push(r);
+        }
+        rows.push((n, layout, results));
+    }
+    out.push_str(&table(&rows, &primaries));
+    print!("{out}");
+    if let Some(dir) = args.out.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&args.out, &out).with_context(|| format!("cannot write {}", args.out.display()))?;
+    eprintln!("wrote {}", args.out.display());
+    Ok(())
+}
+
+/// One measured window: CPU read at its start and end, calls counted in between.
+async fn measure(
+    issuer: &Issuer,
+    nodes: &[Node],
+    ticks: f64,
+    event: &Event,
+    args: &Args,
+    tag: &str,
+) -> anyhow::Result<RunResult> {
+    let run = Run::start(
+        issuer,
+        event.id,
+        event.shards,
+        args.concurrency,
+        tag,
+        Duration::from_secs(1),
+    );
+    tokio::time::sleep_until(run.measure_from.into()).await;
+    let before = cpu_now(nodes, ticks)?;
+    let t0 = Instant::now();
+    tokio::time::sleep(Duration::from_secs(args.secs)).await;
+    let after = cpu_now(nodes, ticks)?;
+    let window = t0.elapsed().as_secs_f64();
+    let measured = run.finish().await?;
+    let share: Vec<f64> = before
+        .iter()
+        .zip(&after)
+        .map(|(b, a)| 100.0 * (a - b) / window)
+        .collect();
+    let primaries = nodes.iter().filter(|n| n.primary).count();
+    let ms = |q: f64| measured.latency.value_at_quantile(q) as f64 / 1000.0;
+    Ok(RunResult {
+        calls_per_sec: measured.calls as f64 / window,
+        p50_ms: ms(0.50),
+        p99_ms: ms(0.99),
+        primary_cpu: share[..primaries].to_vec(),
+        replicas_cpu: share[primaries..nodes.len()].iter().sum(),
+        client_cpu: share[nodes.len()],
+        not_issued: measured.not_issued,
+        errors: measured.errors,
+    })
+}
+
+/// CPU seconds of every node (in `nodes`' order), then of this process.
+fn cpu_now(nodes: &[Node], ticks: f64) -> anyhow::Result<Vec<f64>> {
+    let mut cpu = nodes
+        .iter()
+        .map(|n| nodes::cpu_seconds(n.pid, ticks))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    cpu.push(nodes::cpu_seconds(std::process::id(), ticks)?);
+    Ok(cpu)
+}
+
+/// How many of the event's buckets each primary holds, e.g. `17001: 2, 17002: 1, 17003: 1`:
+/// the hash tags decide it, so a small N can leave a primary without a bucket.
+async fn bucket_layout(issuer: &Issuer, nodes: &[Node], event: &Event) -> anyhow::Result<String> {
+    let mut conn = issuer.connection();
+    let mut counts: Vec<(u16, usize)> = nodes.iter().filter(|n| n.primary).map(|n| (n.port, 0)).collect();
+    for bucket in event.shards.buckets(event.id) {
+        let slot: u16 = redis::cmd("CLUSTER")
+            .arg("KEYSLOT")
+            .arg(issuer.keys().settings(bucket))
+            .query_async(&mut conn)
+            .await?;
+        let port = nodes::owner(nodes, slot).with_context(|| format!("no primary serves slot {slot}"))?;
+        if let Some(c) = counts.iter_mut().find(|(p, _)| *p == port) {
+            c.1 += 1;
+        }
+    }
+    Ok(counts
+        .iter()
+        .map(|(p, c)| format!("{p}: {c}"))
+        .collect::<Vec<_>>()
+        .join(", "))
+}
+
+/// Deletes the event's keys, so runs do not pile their streams up in the nodes' memory.
+async fn delete_event(issuer: &Issuer, event: &Event) -> anyhow::Result<()> {
+    let keys = issuer.keys();
+    let day = Utc::now().date_naive();
+    for bucket in event.shards.buckets(event.id) {
+        // One bucket's keys share a slot, so one pipeline per bucket works on a cluster.
+        let mut conn = issuer.connection();
+        let mut pipe = redis::pipe();
+        for key in [
+            keys.settings(bucket),
+            keys.windows(bucket),
+            keys.stream(bucket),
+            keys.day_count(bucket, day),
+            keys.day_users(bucket, day),
+            keys.day_count(bucket, day - Days::new(1)),
+            keys.day_users(bucket, day - Days::new(1)),
+        ] {
+            pipe.del(key).ignore();
+        }
+        let () = pipe.query_async(&mut conn).await?;
+    }
+    Ok(())
+}
+
+/// The table: one row per N, medians over the runs.
+fn table(rows: &[(i64, String, Vec<RunResult>)], primaries: &[&Node]) -> String {
+    let mut t = String::new();
+    let base = rows
+        .iter()
+        .find(|(n, ..)| *n == 1)
+        .map(|(_, _, r)| median(r.iter().map(|r| r.calls_per_sec)));
+    let _ = writeln!(t);
+    let _ = writeln!(
+        t,
+        "{:>3} | {:>8} | {:>7} | {:>7} | {:>22} | {:>26} | {:>8} | {:>7} | {:>6}",
+        "N",
+        "calls/s",
+        "p50 ms",
+        "p99 ms",
+        "busiest primary CPU",
+        format!(
+            "primaries CPU ({})",
+            primaries
+                .iter()
+                .map(|n| n.port.to_string())
+                .collect::<Vec<_>>()
+                .join("/")
+        ),
+        "replicas",
+        "client",
+        "ratio"
+    );
+    for (n, _, runs) in rows {
+        let rate = median(runs.iter().map(|r| r.calls_per_sec));
+        let per_primary: Vec<f64> = (0..primaries.len())
+            .map(|i| median(runs.iter().map(|r| r.primary_cpu[i])))
+            .collect();
+        let (busiest, busiest_cpu) = per_primary
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map_or((0, 0.0), |(i, c)| (primaries[i].port, *c));
+        let ratio = base.map_or("-".to_owned(), |b| format!("{:.2}x", rate / b));
+        let _ = writeln!(
+            t,
+            "{:>3} | {:>8.0} | {:>7.2} | {:>7.2} | {:>22} | {:>26} | {:>7.0}% | {:>6.0}% | {:>6}",
+            n,
+            rate,
+            median(runs.iter().map(|r| r.p50_ms)),
+            median(runs.iter().map(|r| r.p99_ms)),
+            format!("{busiest_cpu:.0}% ({busiest})"),
+            per_primary
+                .iter()
+                .map(|c| format!("{c:.0}%"))
+                .collect::<Vec<_>>()
+                .join(" / "),
+            median(runs.iter().map(|r| r.replicas_cpu)),
+            median(runs.iter().map(|r| r.client_cpu)),
+            ratio,
+        );
+    }
+    let not_issued: u64 = rows.iter().flat_map(|(_, _, r)| r).map(|r| r.not_issued).sum();
+    let errors: u64 = rows.iter().flat_map(|(_, _, r)| r).map(|r| r.errors).sum();
+    let _ = writeln!(
+        t,
+        "\nCPU is % of one core over the measured window (utime+stime from /proc), median per column;\n\
+         replicas: the three replicas together; client: this driver. N=1 is an unsharded event on one\n\
+         primary: the one-node ceiling of this driver. Calls not answered `issued`: {not_issued}; errors: {errors}."
+    );
+    t
+}
+
+fn median(values: impl Iterator<Item = f64>) -> f64 {
+    let mut v: Vec<f64> = values.collect();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// An event open all day today, with a limit no run reaches, split over `shards` buckets.
+fn all_day_event(shards: Shards) -> anyhow::Result<NewEvent> {
+    let today = Utc::now().date_naive();
+    NewEvent::parse(NewEventRequest {
+        name: "bench-shards".into(),
+        timezone: "UTC".into(),
+        starts_on: (today - Days::new(1)).to_string(),
+        ends_on: (today + Days::new(1)).to_string(),
+        daily_open: "00:00".into(),
+        daily_close: "24:00".into(),
+        daily_limit: 100_000_000,
+        valid_days_after_end: 30,
+        discount: serde_json::from_value::<Discount>(serde_json::json!({ "kind": "percent", "value": 50 }))?,
+        shards: Some(i64::from(shards.get())),
+    })
+    .map_err(anyhow::Error::msg)
+}
