@@ -10,16 +10,18 @@
 //!
 //! A sharded event is restored bucket by bucket: on a cluster one node can lose its memory while
 //! the others keep theirs. Each bucket whose settings are missing is rebuilt from the Postgres
-//! rows of its shard and its own stream, never lowering a count that is still there.
+//! rows of its shard and its own stream, never lowering a count that is still there. A bucket
+//! that some holder of another bucket walked past was dry, and is rebuilt dry (its count raised
+//! to its share), whatever of its own coupons were lost with it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use redis::AsyncCommands;
 use redis::streams::StreamRangeReply;
 use sqlx::PgPool;
 
-use crate::domain::{Bucket, Coupon, Event};
+use crate::domain::{Bucket, Coupon, Event, UserId};
 use crate::issuing::{Issuer, publish_event};
 use crate::store;
 use crate::writer::coupon_from_entry;
@@ -84,21 +86,74 @@ async fn rebuild_days(issuer: &Issuer, db: &PgPool, event: &Event, buckets: &[Bu
     };
 
     let stored = store::coupons::for_event_since(db, event.id, first_day).await?;
+    let holders = if event.shards.is_sharded() {
+        holders_by_day(issuer, event, buckets, &live, &stored).await?
+    } else {
+        HashMap::new()
+    };
     let mut rebuilt = 0;
     for &bucket in buckets {
         let mine = stored.iter().filter(|c| c.shard == bucket.shard).cloned().collect();
-        rebuilt += rebuild_bucket(issuer, bucket, &live, mine).await?;
+        // A user served by a later bucket of their walk found this one dry that day, and a dry
+        // bucket must stay dry: were it rebuilt wet (its unstored coupons lost with it), that
+        // user's next request would start their walk here and be issued a second coupon.
+        let dry: HashSet<NaiveDate> = holders
+            .iter()
+            .filter(|(_, held)| {
+                held.iter()
+                    .any(|(user, served)| event.shards.walked_past(user, bucket.shard, *served))
+            })
+            .map(|(day, _)| *day)
+            .collect();
+        let share = event.shards.share(event.daily_limit, bucket.shard);
+        rebuilt += rebuild_bucket(issuer, bucket, &live, mine, &dry, share).await?;
     }
     Ok(rebuilt)
 }
 
+/// Who holds a coupon of each live day, and from which bucket: every bucket's rows in Postgres,
+/// plus the user records of the buckets Redis still has, which also name the holders whose
+/// coupons are not stored yet.
+async fn holders_by_day(
+    issuer: &Issuer,
+    event: &Event,
+    lost: &[Bucket],
+    live: &HashMap<NaiveDate, DateTime<Utc>>,
+    stored: &[Coupon],
+) -> anyhow::Result<HashMap<NaiveDate, Vec<(UserId, u16)>>> {
+    let mut holders: HashMap<NaiveDate, Vec<(UserId, u16)>> = HashMap::new();
+    for coupon in stored.iter().filter(|c| live.contains_key(&c.day)) {
+        holders
+            .entry(coupon.day)
+            .or_default()
+            .push((coupon.user_id.clone(), coupon.shard));
+    }
+    let mut conn = issuer.connection();
+    for bucket in event.shards.buckets(event.id).filter(|b| !lost.contains(b)) {
+        for &day in live.keys() {
+            let users: Vec<String> = conn.hkeys(issuer.keys().day_users(bucket, day)).await?;
+            let held = holders.entry(day).or_default();
+            held.extend(
+                users
+                    .iter()
+                    .filter_map(|u| UserId::parse(u).ok())
+                    .map(|u| (u, bucket.shard)),
+            );
+        }
+    }
+    Ok(holders)
+}
+
 /// One bucket: its coupons in Postgres (`coupons`) plus those still in its stream, written back
-/// as each live day's user records and count.
+/// as each live day's user records and count; on the `dry` days, the count is raised to at
+/// least the bucket's `share`, so that it stays sold out.
 async fn rebuild_bucket(
     issuer: &Issuer,
     bucket: Bucket,
     live: &HashMap<NaiveDate, DateTime<Utc>>,
     mut coupons: Vec<Coupon>,
+    dry: &HashSet<NaiveDate>,
+    share: u32,
 ) -> anyhow::Result<usize> {
     let (mut conn, keys) = (issuer.connection(), issuer.keys());
     let pending: StreamRangeReply = conn.xrange_all(keys.stream(bucket)).await?;
@@ -113,6 +168,10 @@ async fn rebuild_bucket(
     for coupon in coupons.into_iter().filter(|c| live.contains_key(&c.day)) {
         by_day.entry(coupon.day).or_default().push(coupon);
     }
+    // A dry day whose every coupon was lost with the bucket still needs its count.
+    for &day in dry {
+        by_day.entry(day).or_default();
+    }
     let mut rebuilt = 0;
     for (day, coupons) in by_day {
         let users_key = keys.day_users(bucket, day);
@@ -121,6 +180,11 @@ async fn rebuild_bucket(
         // seen. Raised atomically, because another instance may be rebuilding the same day, or
         // may already have finished and be issuing again (see lua/raise_count.lua).
         let highest_seq = coupons.iter().map(|c| u64::from(c.seq)).max().unwrap_or(0);
+        let floor = if dry.contains(&day) {
+            highest_seq.max(u64::from(share))
+        } else {
+            highest_seq
+        };
         let expire_at = live[&day].timestamp_millis();
 
         let mut pipe = redis::pipe();
@@ -140,12 +204,13 @@ async fn rebuild_bucket(
         let _: () = pipe.query_async(&mut conn).await?;
         let count: u64 = raise_count_script()
             .key(&count_key)
-            .arg(highest_seq)
+            .arg(floor)
             .arg("")
             .arg(expire_at)
             .invoke_async(&mut conn)
             .await?;
-        tracing::info!(%day, shard = bucket.shard, users = coupons.len(), count, "rebuilt day state");
+        let walked_past = dry.contains(&day);
+        tracing::info!(%day, shard = bucket.shard, users = coupons.len(), count, walked_past, "rebuilt day state");
         rebuilt += coupons.len();
     }
     Ok(rebuilt)

@@ -65,6 +65,15 @@ impl Shards {
         let (home, n) = (self.home(user), self.0);
         (0..n).map(move |i| (home + i) % n)
     }
+
+    /// Whether a user served by bucket `served` had found bucket `shard` dry on the way: `shard`
+    /// comes before `served` in the user's walk. A bucket seen dry stays dry for that day, so a
+    /// lost bucket with such a user is rebuilt dry (see `restore`).
+    pub fn walked_past(self, user: &UserId, shard: u16, served: u16) -> bool {
+        let (home, n) = (self.home(user), self.0);
+        let steps = |to: u16| (to + n - home) % n;
+        shard < n && served < n && steps(shard) < steps(served)
+    }
 }
 
 impl Default for Shards {
@@ -93,6 +102,23 @@ impl From<EventId> for Bucket {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn walked_past_means_earlier_in_the_users_walk() {
+        let shards = Shards::parse(4).unwrap();
+        for i in 0..50 {
+            let user = UserId::parse(&format!("u{i}")).unwrap();
+            let walk: Vec<u16> = shards.walk(&user).collect();
+            for (a, &earlier) in walk.iter().enumerate() {
+                for (b, &later) in walk.iter().enumerate() {
+                    assert_eq!(shards.walked_past(&user, earlier, later), a < b, "{user:?} {walk:?}");
+                }
+            }
+            assert!(!shards.walked_past(&user, 4, walk[3]), "no bucket 4 of 4");
+        }
+        let user = UserId::parse("anyone").unwrap();
+        assert!(!Shards::ONE.walked_past(&user, 0, 0), "unsharded: nothing to walk past");
+    }
 
     #[test]
     fn parses_one_to_sixty_four() {

@@ -401,6 +401,97 @@ async fn one_bucket_that_lost_its_memory_is_rebuilt_alone() {
     assert_eq!(rows.iter().map(|(_, u, ..)| u).collect::<HashSet<_>>().len(), 100);
 }
 
+/// A lost bucket that holders of other buckets had walked past comes back dry, even when a coupon
+/// it had issued was lost with it (answered, never stored): else each of those holders, whose
+/// walk starts there, would be answered a second 201 by it. Many ask again at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_bucket_that_was_walked_past_comes_back_dry() {
+    // No sold-out memory: the walk must find bucket 2 dry in Redis, not in this instance's memory.
+    let app = spawn_app_with_no_memory().await;
+    let event = sharded_event(&app, 100, 4).await; // shares of 25
+    let homed = homed_at(2, 4, 60);
+    let (fill, walkers) = homed.split_at(25);
+    for (user, status, body) in issue_all(&app, &event, fill).await {
+        assert_eq!(
+            (status, body["shard"].as_u64()),
+            (StatusCode::CREATED, Some(2)),
+            "{user}"
+        );
+    }
+    let mut walked: HashMap<String, Value> = HashMap::new();
+    for (user, status, body) in issue_all(&app, &event, &walkers[..20]).await {
+        assert_eq!(status, StatusCode::CREATED, "{user}: {body}");
+        assert_ne!(body["shard"], 2, "bucket 2 is dry: {user} walked past it");
+        walked.insert(user, body);
+    }
+    assert_eq!(wait_stored(&app, &event, 45).await.len(), 45);
+
+    // Bucket 2's node restarts empty, and its last coupon had not reached Postgres yet.
+    let id = EventId::parse(&event).unwrap();
+    let lost = Bucket { event: id, shard: 2 };
+    let mut conn = app.issuer.connection();
+    for key in [
+        app.keys.settings(lost),
+        app.keys.windows(lost),
+        app.keys.stream(lost),
+        app.keys.day_count(lost, today_utc()),
+        app.keys.day_users(lost, today_utc()),
+    ] {
+        let _: () = conn.del(key).await.unwrap();
+    }
+    let gone = sqlx::query("DELETE FROM coupons WHERE event_id = $1::uuid AND shard = 2 AND seq = 25")
+        .bind(&event)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(gone.rows_affected(), 1);
+
+    // Every walker asks again, each several times, with new users homed at 2 among them.
+    let again: Vec<String> = walked
+        .keys()
+        .flat_map(|u| std::iter::repeat_n(u.clone(), 3))
+        .chain(walkers[20..].iter().cloned())
+        .collect();
+    let mut waiting = again;
+    let started = std::time::Instant::now();
+    let mut late_shards = Vec::new();
+    while !waiting.is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "still restoring after 20 s"
+        );
+        let answers = issue_all(&app, &event, &waiting).await;
+        waiting.clear();
+        for (user, status, body) in answers {
+            match (status, walked.get(&user)) {
+                (StatusCode::SERVICE_UNAVAILABLE, _) => waiting.push(user),
+                (StatusCode::CONFLICT, Some(first)) => assert_eq!(&body["coupon"], first, "{user}"),
+                (StatusCode::CREATED, None) => late_shards.push(body["shard"].as_u64()),
+                (other, _) => panic!("{user}: {other} {body}"),
+            }
+        }
+    }
+    assert_eq!(late_shards.len(), walkers.len() - 20);
+    assert!(
+        late_shards.iter().all(|s| *s != Some(2)),
+        "bucket 2 stayed dry: {late_shards:?}"
+    );
+    let buckets = redis_buckets(&app, &event, 4).await;
+    assert_eq!(
+        buckets[2].0, 25,
+        "counted at its share, though 24 of its coupons survived"
+    );
+    assert_eq!(buckets[2].1.len(), 24);
+    // 24 of bucket 2's, 20 walkers', 15 late users'.
+    let rows = wait_stored(&app, &event, 59).await;
+    assert_eq!(rows.len(), 59);
+    assert_eq!(
+        rows.iter().map(|(_, u, ..)| u).collect::<HashSet<_>>().len(),
+        59,
+        "no user twice"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconcile_compares_and_repairs_each_bucket() {
     use coupon_issuer::reconcile;
