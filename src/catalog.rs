@@ -156,11 +156,16 @@ impl Catalog {
     }
 
     fn remember(&self, event: &Arc<Event>) {
-        // Inserting replaces a copy with an older limit.
-        let fresh = self
-            .cache
-            .write()
-            .is_ok_and(|mut cache| cache.insert(event.id, event.clone()).is_none());
+        // A copy replaces the cached one unless that has a newer limit: reads of Postgres that
+        // overlap a limit change may finish in either order.
+        let fresh = self.cache.write().is_ok_and(|mut cache| match cache.get(&event.id) {
+            Some(cached) if cached.limit_revision > event.limit_revision => false,
+            other => {
+                let fresh = other.is_none();
+                cache.insert(event.id, event.clone());
+                fresh
+            }
+        });
         if fresh {
             self.generation.fetch_add(1, Ordering::Release);
         }

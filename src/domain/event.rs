@@ -182,8 +182,9 @@ fn parse_date(s: &str) -> Result<NaiveDate, String> {
     Ok(date)
 }
 
-/// A stored event. Events do not change once created, which is what lets every instance cache
-/// them and lets Redis hold a precomputed copy.
+/// A stored event. Only its daily limit changes once created (each change numbered by
+/// `limit_revision`), which is what lets every instance cache it and lets Redis hold a
+/// precomputed copy.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     pub id: EventId,
@@ -193,6 +194,9 @@ pub struct Event {
     pub ends_on: NaiveDate,
     pub window: DailyWindow,
     pub daily_limit: u32,
+    /// How many times the daily limit has been changed: 0 as created. Redis keeps the limit of
+    /// the highest revision it was sent (see `lua/set_limit.lua`).
+    pub limit_revision: i64,
     pub valid_days_after_end: u32,
     pub discount: Discount,
     /// How many buckets each day's stock is split over; fixed at creation.
@@ -210,6 +214,7 @@ impl Event {
             ends_on: spec.ends_on,
             window: spec.window,
             daily_limit: spec.daily_limit,
+            limit_revision: 0,
             valid_days_after_end: spec.valid_days_after_end,
             discount: spec.discount,
             shards: spec.shards,

@@ -35,15 +35,7 @@ pub async fn publish_event(
             continue;
         }
         set_limit(conn, keys, event, fence).await?;
-        let () = conn
-            .hset_multiple(
-                keys.settings(bucket),
-                &[
-                    ("daily_limit", i64::from(event.daily_limit)),
-                    ("valid_until_ms", valid_until_ms),
-                ],
-            )
-            .await?;
+        write_limit(conn, keys, event, Some(valid_until_ms), false).await?;
     }
     Ok(())
 }
@@ -51,7 +43,8 @@ pub async fn publish_event(
 /// Changes a published event's daily limit in Redis, to `event.daily_limit` (an unpublished
 /// event gets it when published).
 ///
-/// Lowering takes effect at once. Raising is fenced, because instances may remember that a day
+/// Lowering takes effect at once. Whatever the order changes and publishes reach Redis in, the
+/// limit of the newest revision stays (`write_limit`). Raising is fenced, because instances may remember that a day
 /// is sold out (see `sold_out`): the event is marked `fenced` (no new sold-out is remembered),
 /// then this waits `fence`, longer than any remembered answer lives, and only then writes the
 /// limit. `fenced` is a count, so raises that overlap each keep the mark up until they end. If
@@ -73,24 +66,50 @@ pub async fn set_limit(
         }
         return Ok(());
     }
-    let limit = event.daily_limit;
     let key = keys.settings(event.id);
-    let current: Option<u32> = conn.hget(&key, "daily_limit").await?;
+    let (current, revision): (Option<u32>, Option<i64>) = redis::cmd("HMGET")
+        .arg(&key)
+        .arg("daily_limit")
+        .arg("limit_revision")
+        .query_async(conn)
+        .await?;
     match current {
         None => Ok(()),
-        Some(current) if limit > current && !fence.is_zero() => {
+        // A copy older than Redis's: lua/set_limit.lua refuses it, so there is nothing to fence.
+        Some(_) if revision.is_some_and(|r| r > event.limit_revision) => Ok(()),
+        Some(current) if event.daily_limit > current && !fence.is_zero() => {
             let _: i64 = conn.hincr(&key, "fenced", 1).await?;
             tokio::time::sleep(fence).await;
-            let mut pipe = redis::pipe();
-            pipe.atomic()
-                .hset(&key, "daily_limit", limit)
-                .ignore()
-                .hincr(&key, "fenced", -1)
-                .ignore();
-            pipe.query_async(conn).await
+            write_limit(conn, keys, event, None, true).await
         }
-        Some(_) => conn.hset(&key, "daily_limit", limit).await,
+        Some(_) => write_limit(conn, keys, event, None, false).await,
     }
+}
+
+/// Writes an unsharded event's limit with its revision, unless Redis holds a newer revision
+/// (`lua/set_limit.lua`): copies read from Postgres at different moments may arrive in any
+/// order. `valid_until_ms` when publishing (creates the settings if missing); `end_fence` closes
+/// the fence [`set_limit`] opened, in the same step.
+async fn write_limit(
+    conn: &mut RedisConnection,
+    keys: &Keys,
+    event: &Event,
+    valid_until_ms: Option<i64>,
+    end_fence: bool,
+) -> redis::RedisResult<()> {
+    let _: i64 = set_limit_script()
+        .key(keys.settings(event.id))
+        .arg(event.daily_limit)
+        .arg(event.limit_revision)
+        .arg(valid_until_ms.map_or(String::new(), |ms| ms.to_string()))
+        .arg(if end_fence { "1" } else { "" })
+        .invoke_async(conn)
+        .await?;
+    Ok(())
+}
+
+fn set_limit_script() -> redis::Script {
+    redis::Script::new(include_str!("../../lua/set_limit.lua"))
 }
 
 /// Writes a sharded bucket's share of the limit, never raising the share it has

@@ -17,6 +17,7 @@ struct EventRow {
     daily_open_minute: i16,
     daily_close_minute: i16,
     daily_limit: i32,
+    limit_revision: i64,
     valid_days_after_end: i32,
     discount: Json<Discount>,
     shards: i16,
@@ -42,6 +43,7 @@ impl TryFrom<EventRow> for Event {
             ends_on: row.ends_on,
             window: DailyWindow::new(open, close).map_err(anyhow::Error::msg)?,
             daily_limit: u32::try_from(row.daily_limit)?,
+            limit_revision: row.limit_revision,
             valid_days_after_end: u32::try_from(row.valid_days_after_end)?,
             discount: row.discount.0,
             shards: Shards::parse(i64::from(row.shards)).map_err(anyhow::Error::msg)?,
@@ -51,7 +53,7 @@ impl TryFrom<EventRow> for Event {
 }
 
 const COLUMNS: &str = "id, name, timezone, starts_on, ends_on, daily_open_minute, daily_close_minute, \
-                       daily_limit, valid_days_after_end, discount, shards, created_at";
+                       daily_limit, limit_revision, valid_days_after_end, discount, shards, created_at";
 
 #[tracing::instrument(skip_all, fields(event_id))]
 pub async fn insert(db: &PgPool, spec: NewEvent) -> anyhow::Result<Event> {
@@ -114,7 +116,8 @@ pub enum SetLimit {
 #[tracing::instrument(skip(db))]
 pub async fn set_limit(db: &PgPool, id: EventId, limit: u32) -> anyhow::Result<SetLimit> {
     let row: Option<EventRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "UPDATE events SET daily_limit = $2 WHERE id = $1 AND (shards = 1 OR $2 <= daily_limit) \
+        "UPDATE events SET daily_limit = $2, limit_revision = limit_revision + 1 \
+         WHERE id = $1 AND (shards = 1 OR $2 <= daily_limit) \
          RETURNING {COLUMNS}"
     )))
     .bind(id.as_uuid())

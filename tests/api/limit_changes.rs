@@ -3,6 +3,10 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
+use coupon_issuer::domain::EventId;
+use coupon_issuer::issuing::publish_event;
+use coupon_issuer::store;
+use redis::AsyncCommands;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -188,4 +192,91 @@ async fn after_sell_out_a_holder_still_gets_their_coupon_back() {
         assert_eq!(body["coupon"]["coupon_id"], first["coupon_id"], "the very same coupon");
     }
     assert_eq!(app.issue(&event, "later").await.status(), StatusCode::GONE);
+}
+
+/// Redis's limit for `event` and Postgres's.
+async fn limits(app: &TestApp, event: &str) -> (u32, u32) {
+    let id = EventId::parse(event).unwrap();
+    let in_redis: u32 = app
+        .issuer
+        .connection()
+        .hget(app.keys.settings(id), "daily_limit")
+        .await
+        .unwrap();
+    let stored = store::events::get(&app.db, id).await.unwrap().unwrap();
+    (in_redis, stored.daily_limit)
+}
+
+/// A publish of the event as it was read before a limit change (an instance starting up, or
+/// republishing after Redis lost the event, while an admin lowers the limit) must not write
+/// the old limit back over the new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stale_publish_never_brings_an_old_limit_back() {
+    let app = spawn_app().await;
+    let event = app.open_event(100).await;
+    let id = EventId::parse(&event).unwrap();
+    let read_before = store::events::get(&app.db, id).await.unwrap().unwrap();
+    assert_eq!(
+        set_limit(&app, &event, json!({ "daily_limit": 10 })).await.0,
+        StatusCode::OK
+    );
+
+    publish_event(
+        &mut app.issuer.connection(),
+        &app.keys,
+        &read_before,
+        app.issuer.fence(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(limits(&app, &event).await, (10, 10));
+    assert_eq!(issued(&issue_all(&app, &event, &users("u", 30)).await).len(), 10);
+}
+
+/// Limit changes at two instances, raises and lowerings, all at once, with publishes of copies
+/// read at any moment in between: whatever order they reach Redis in, it ends with the limit
+/// of the last change Postgres committed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_changes_and_publishes_leave_the_last_committed_limit() {
+    let a = spawn_app_with(|s| s.sold_out_memory_ms = 300).await;
+    let b = second_instance(&a, 300).await;
+    let event = a.open_event(100).await;
+    let id = EventId::parse(&event).unwrap();
+    for round in 0..3 {
+        let changes = (0..16u32).map(|i| {
+            let (app, event) = (if i % 2 == 0 { &a } else { &b }, event.clone());
+            // Alternately far above and far below the current limit: raises (fenced) and
+            // lowerings (at once) interleave.
+            let limit = if (i + round) % 2 == 0 { 500 + i } else { 10 + i };
+            async move {
+                tokio::time::sleep(Duration::from_millis(u64::from(i % 4) * 20)).await;
+                assert_eq!(
+                    set_limit(app, &event, json!({ "daily_limit": limit })).await.0,
+                    StatusCode::OK
+                );
+            }
+        });
+        let publishes = (0..16u64).map(|i| {
+            let app = if i % 2 == 0 { &a } else { &b };
+            async move {
+                // Read while the changes are being made; written from the end of the changes' fences
+                // on, when a stale copy would be the last to write.
+                tokio::time::sleep(Duration::from_millis(i * 5)).await;
+                let read = store::events::get(&app.db, id).await.unwrap().unwrap();
+                tokio::time::sleep(app.issuer.fence() + Duration::from_millis(i % 4 * 100)).await;
+                publish_event(&mut app.issuer.connection(), &app.keys, &read, app.issuer.fence())
+                    .await
+                    .unwrap();
+            }
+        });
+        tokio::join!(futures::future::join_all(changes), futures::future::join_all(publishes));
+        let (in_redis, stored) = limits(&a, &event).await;
+        assert_eq!(in_redis, stored, "round {round}: Redis has Postgres's last limit");
+        let fenced: Option<i64> = a.issuer.connection().hget(a.keys.settings(id), "fenced").await.unwrap();
+        assert_eq!(
+            fenced.unwrap_or(0),
+            0,
+            "round {round}: every fence closed, written or not"
+        );
+    }
 }
