@@ -21,7 +21,7 @@ ARGV[5]: optional: the day this call must be about, "YYYY-MM-DD", or absent/"" f
          current. A sharded event's walk (src/issuing/walk.rs) passes the day the first bucket
          answered sold out for, so that no bucket issues for another day in the same walk.
 
-For a sharded event these are the keys of one bucket, <prefix>:{<event_id>:<b>}:... for b >= 1,
+For a sharded event these are the keys of one bucket, <prefix>:{<tag>}:<event_id>:<b>:... for b >= 1,
 and daily_limit is that bucket's share.
 
 The day keys are not in KEYS because which day is current is decided here, by the Redis clock.

@@ -7,7 +7,7 @@ order; taking the smaller of the two shares in one atomic step makes the order i
 the share in Redis always the smallest any of them wrote, which is Postgres's (only lowerings
 are accepted there).
 
-KEYS[1]: the bucket's settings, hash   <prefix>:{<event_id>:<b>}:event (bucket 0: {<event_id>})
+KEYS[1]: the bucket's settings, hash   <prefix>:{<tag>}:<event_id>:<b>:event (bucket 0: {<event_id>})
 ARGV[1]: the share                      daily_limit / N, plus one for the first daily_limit % N
 ARGV[2]: valid_until_ms when publishing (the settings are created if missing), or "" to only
          lower the share of published settings (missing settings are left missing)

@@ -57,6 +57,9 @@ struct Inspection {
     published: bool,
     /// How many buckets the day's stock is split over (1: unsharded).
     shards: u16,
+    /// What each bucket's Redis keys start with, bucket 0 first: the day's are
+    /// `<prefix><day>:count` and `<prefix><day>:users` (see `issuing::keys`).
+    key_prefixes: Vec<String>,
 }
 
 /// What Redis holds for one bucket (all of an unsharded event).
@@ -192,6 +195,11 @@ async fn inspect(ctx: &Session, event: &Event, day: Option<NaiveDate>) -> anyhow
         writer_lag_ms,
         published,
         shards: event.shards.get(),
+        key_prefixes: event
+            .shards
+            .buckets(event.id)
+            .map(|bucket| ctx.issuer.keys().event_prefix(bucket))
+            .collect(),
     })
 }
 
@@ -230,6 +238,7 @@ fn print_table(event: &Event, i: &Inspection) {
         ("issued", issued),
         ("daily limit", i.daily_limit.to_string()),
         ("shards", i.shards.to_string()),
+        ("keys", i.key_prefixes.join("\n")),
         ("remaining", i.remaining.to_string()),
         ("users holding one", i.users.to_string()),
         ("stored in Postgres", i.stored.to_string()),

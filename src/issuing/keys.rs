@@ -15,12 +15,14 @@
 //!
 //! That is bucket 0 of an event, which is all of an unsharded one. A sharded event
 //! (`shards: N`) has N buckets, each with every key above under its own hash tag, so that the
-//! buckets spread over the cluster's slots: bucket `b >= 1` is `coupon:{<event>:<b>}:...`. Its
+//! buckets spread over the cluster's slots: bucket `b >= 1` is `coupon:{<tag>}:<event>:<b>:...`,
+//! the tag chosen to put the bucket on its place around the slot ring (see `slots`). Its
 //! settings hold its share of the limit (see `walk`). Every method takes a bucket, or an event
 //! id, which means bucket 0: the unsharded layout is byte for byte the same as before sharding.
 
 use chrono::NaiveDate;
 
+use super::slots::bucket_tag;
 use crate::domain::Bucket;
 
 /// The consumer group through which writers read every event stream.
@@ -48,7 +50,7 @@ impl Keys {
     pub fn event_prefix(&self, bucket: impl Into<Bucket>) -> String {
         match bucket.into() {
             Bucket { event, shard: 0 } => format!("{}:{{{event}}}:", self.prefix),
-            Bucket { event, shard } => format!("{}:{{{event}:{shard}}}:", self.prefix),
+            Bucket { event, shard } => format!("{}:{{{}}}:{event}:{shard}:", self.prefix, bucket_tag(event, shard)),
         }
     }
 
@@ -116,11 +118,17 @@ mod tests {
         assert_eq!(keys.day_users(bucket(0), day), keys.day_users(event, day));
         assert_eq!(
             keys.settings(bucket(3)),
-            "coupon:{0b7e0c8e-2f4a-4e7b-9a51-3c1f6a2d9e10:3}:event"
+            format!(
+                "coupon:{{{}}}:0b7e0c8e-2f4a-4e7b-9a51-3c1f6a2d9e10:3:event",
+                bucket_tag(event, 3)
+            )
         );
         assert_eq!(
             keys.day_count(bucket(15), day),
-            "coupon:{0b7e0c8e-2f4a-4e7b-9a51-3c1f6a2d9e10:15}:2026-05-01:count"
+            format!(
+                "coupon:{{{}}}:0b7e0c8e-2f4a-4e7b-9a51-3c1f6a2d9e10:15:2026-05-01:count",
+                bucket_tag(event, 15)
+            )
         );
         for shard in [1, 7, 63] {
             let prefix = keys.event_prefix(bucket(shard));

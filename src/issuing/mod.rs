@@ -6,6 +6,7 @@
 mod keys;
 mod publish;
 mod script;
+mod slots;
 mod sold_out;
 mod walk;
 

@@ -558,6 +558,11 @@ async fn metrics_and_inspect_add_up_the_buckets() {
         assert_eq!(inspected[field], expected, "{field}: {inspected}");
     }
     assert_eq!(inspected["published"], true);
+    let id = EventId::parse(&event).unwrap();
+    let prefixes: Vec<String> = (0..4)
+        .map(|shard| app.keys.event_prefix(Bucket { event: id, shard }))
+        .collect();
+    assert_eq!(inspected["key_prefixes"], json!(prefixes));
 }
 
 /// A walk is about one day: a bucket asked about another day than its own neither issues nor
