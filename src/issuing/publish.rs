@@ -43,13 +43,13 @@ pub async fn publish_event(
 /// Changes a published event's daily limit in Redis, to `event.daily_limit` (an unpublished
 /// event gets it when published).
 ///
-/// Lowering takes effect at once. Whatever the order changes and publishes reach Redis in, the
-/// limit of the newest revision stays (`write_limit`). Raising is fenced, because instances may remember that a day
+/// Lowering takes effect at once. Raising is fenced, because instances may remember that a day
 /// is sold out (see `sold_out`): the event is marked `fenced` (no new sold-out is remembered),
 /// then this waits `fence`, longer than any remembered answer lives, and only then writes the
 /// limit. `fenced` is a count, so raises that overlap each keep the mark up until they end. If
 /// this stops half-way (a crash, Redis gone), the mark stays: the event is then never answered
-/// from memory, which is slower, never wrong.
+/// from memory, which is slower, never wrong. Whatever order changes and publishes reach Redis
+/// in, the newest revision's limit stays (`write_limit`).
 ///
 /// A sharded event's limit is only ever lowered (a raise is refused before it gets here): each
 /// bucket gets its new share, never above the one it has.

@@ -11,7 +11,7 @@
 //! slots mean buckets spread evenly over the primaries: 2/1/1 at N = 4, 6/5/5 at N = 16.
 //!
 //! The tag that hashes to a given slot is looked up in a table of the shortest tags `s<i>` per
-//! slot, built once (about 160,000 CRC16s, a few milliseconds) on first use. The mapping depends
+//! slot, built once on first use (155,594 CRC16s of short strings: a few milliseconds). The mapping depends
 //! only on the event id and the bucket, so every instance and every release computes the same
 //! keys; changing it would strand a sharded event's keys, as would changing `Keys`.
 
