@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use coupon_issuer::domain::EventId;
 use coupon_issuer::issuing::{Keys, WRITER_GROUP};
+use coupon_issuer::redis_target::{RedisConnection, RedisTarget};
 use redis::AsyncCommands;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -74,10 +75,11 @@ async fn killing_one_of_two_instances_mid_spike_loses_nothing_and_oversells_noth
     });
     let event_id = EventId::parse(&event).unwrap();
     let keys = Keys::new(&settings.redis_key_prefix);
-    let mut redis = redis::Client::open(settings.redis_url.as_str())
+    // The project's own connection type, so that the test also runs with REDIS_URL naming a
+    // cluster.
+    let mut redis = RedisTarget::parse(&settings.redis_url, None)
         .unwrap()
-        .get_multiplexed_async_connection()
-        .await
+        .multiplexed(Duration::from_secs(5))
         .unwrap();
     let stream = keys.stream(event_id);
     // The proxy is cut as the spike begins; the kill comes once the doomed writer holds entries
@@ -154,7 +156,7 @@ async fn killing_one_of_two_instances_mid_spike_loses_nothing_and_oversells_noth
 
 /// How many entries of `stream` the consumers whose names start with `consumer` have read and
 /// not acknowledged.
-async fn held_by(redis: &mut redis::aio::MultiplexedConnection, stream: &str, consumer: &str) -> usize {
+async fn held_by(redis: &mut RedisConnection, stream: &str, consumer: &str) -> usize {
     let pending: redis::streams::StreamPendingCountReply = redis
         .xpending_count(stream, WRITER_GROUP, "-", "+", 100_000)
         .await
