@@ -12,10 +12,20 @@ KEYS[2]: event windows, sorted set <prefix>:{<event_id>}:windows
          score: the window's close (ms since the epoch)
          member: "<day>|<open_ms>|<close_ms>|<day_start_ms>", day_start_ms = 0 for the first day
 KEYS[3]: event stream              <prefix>:{<event_id>}:stream
+KEYS[4]: the count of the day the service expects   <prefix>:{<event_id>}:<day>:count
+KEYS[5]: the users of the day the service expects   <prefix>:{<event_id>}:<day>:users
+         Which day is current is decided here, by the Redis clock, not by the service; if it is
+         another day than these keys name, the script changes nothing and answers
+         {"other_day", day}, and the service calls again with that day's keys. The day keys are
+         declared, not built here alone, because Redis Cluster only checks declared keys: while
+         the event's slot migrates to another node, a script sent there (after ASK) with its
+         declared keys already moved would read undeclared day keys not yet moved as empty, and
+         count the day from zero. Declared, they make Redis answer TRYAGAIN until all have moved.
 ARGV[1]: user id (validated by the service: no "|")
 ARGV[2]: coupon id for the coupon, if one is issued (a fresh UUID from the service)
 ARGV[3]: day key prefix            <prefix>:{<event_id>}:
-         a day's keys are <ARGV[3]><day>:count (string) and <ARGV[3]><day>:users (hash)
+         a day's keys are <ARGV[3]><day>:count (string) and <ARGV[3]><day>:users (hash);
+         KEYS[4] and KEYS[5] must be those of the day decided here
 ARGV[4]: how long a day's keys outlive its window, in ms
 ARGV[5]: optional: the day this call must be about, "YYYY-MM-DD", or absent/"" for whichever is
          current. A sharded event's walk (src/issuing/walk.rs) passes the day the first bucket
@@ -24,8 +34,7 @@ ARGV[5]: optional: the day this call must be about, "YYYY-MM-DD", or absent/"" f
 For a sharded event these are the keys of one bucket, <prefix>:{<tag>}:<event_id>:<b>:... for b >= 1,
 and daily_limit is that bucket's share.
 
-The day keys are not in KEYS because which day is current is decided here, by the Redis clock.
-They carry the event's hash tag, so on Redis Cluster they share KEYS[1]'s slot.
+The day keys carry the event's hash tag, so on Redis Cluster they share KEYS[1]'s slot.
 
 Returns an array of strings:
   {"issued",         day, seq, coupon_id, issued_ms, valid_until_ms}
@@ -36,6 +45,7 @@ Returns an array of strings:
   {"not_open"}   before the event, or before today's window (or before ARGV[5]'s day)
   {"closed"}     after today's window, or after the event (or after ARGV[5]'s day)
   {"missing"}    no settings in Redis: an unknown event, or Redis lost its state
+  {"other_day", day}  KEYS[4] and KEYS[5] are not the keys of the day decided; nothing changed
 ]]
 
 -- 1. The event's settings. Without them nothing can be decided, and guessing could oversell.
@@ -76,8 +86,14 @@ if wanted and wanted ~= '' and day ~= wanted then
   return {'closed'}
 end
 
--- 4. One coupon per user per day: a user who holds one gets it back, whatever the count.
+-- The day's keys must be the declared ones (see KEYS[4] above).
+local count_key = ARGV[3] .. day .. ':count'
 local users_key = ARGV[3] .. day .. ':users'
+if KEYS[4] ~= count_key or KEYS[5] ~= users_key then
+  return {'other_day', day}
+end
+
+-- 4. One coupon per user per day: a user who holds one gets it back, whatever the count.
 local held = redis.call('HGET', users_key, ARGV[1])
 if held then
   local seq, coupon_id, issued_ms = string.match(held, '^(%d+)|([^|]+)|(%d+)$')
@@ -85,7 +101,6 @@ if held then
 end
 
 -- 5. The day's limit.
-local count_key = ARGV[3] .. day .. ':count'
 if tonumber(redis.call('GET', count_key) or '0') >= limit then
   -- With the Redis time and the window's close, so the service can answer the storm that
   -- follows without asking again, never past the close; but not while a raise is fenced.

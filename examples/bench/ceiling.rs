@@ -47,10 +47,12 @@ impl Ceiling<'_> {
             vec![
                 "EVALSHA".into(),
                 sha.clone(),
-                "3".into(),
+                "5".into(),
                 keys.settings(event.id),
                 keys.windows(event.id),
                 keys.stream(event.id),
+                keys.day_count(event.id, Utc::now().date_naive()),
+                keys.day_users(event.id, Utc::now().date_naive()),
                 user.into(),
                 uuid::Uuid::now_v7().to_string(),
                 keys.event_prefix(event.id),

@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use chrono::Utc;
 use coupon_issuer::domain::EventId;
 use coupon_issuer::issuing::Keys;
 use redis::aio::ConnectionManager;
@@ -37,10 +38,12 @@ pub async fn backlog(
         for i in chunk {
             pipe.cmd("EVALSHA")
                 .arg(&sha)
-                .arg(3)
+                .arg(5)
                 .arg(keys.settings(event))
                 .arg(keys.windows(event))
                 .arg(keys.stream(event))
+                .arg(keys.day_count(event, Utc::now().date_naive()))
+                .arg(keys.day_users(event, Utc::now().date_naive()))
                 .arg(format!("backlog-{tag}-{i}"))
                 .arg(uuid::Uuid::now_v7().to_string())
                 .arg(keys.event_prefix(event))

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use chrono::Utc;
 use coupon_issuer::domain::{EventId, Shards, UserId};
 use coupon_issuer::issuing::{IssueOutcome, Issuer};
 use hdrhistogram::Histogram;
@@ -42,7 +43,7 @@ pub async fn task(
         n += 1;
         let user = UserId::parse(&format!("{user_prefix}-{n}")).map_err(anyhow::Error::msg)?;
         let sent = Instant::now();
-        let outcome = issuer.issue(event, shards, &user).await;
+        let outcome = issuer.issue(event, shards, &user, Utc::now().date_naive()).await;
         if sent < measure_from || stop.load(Ordering::Relaxed) {
             continue;
         }

@@ -3,6 +3,7 @@
 use std::time::Instant;
 
 use actix_web::{HttpResponse, web};
+use chrono::Utc;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -82,10 +83,14 @@ async fn decide(
         Err(e) => return (None, Err(e.into())),
     };
     let shards = found.as_ref().map_or(Shards::ONE, |e| e.shards);
+    // The day whose keys the script is given: by this instance's clock, a guess the script
+    // checks against the Redis clock (an unknown event is answered before any day matters).
+    let now = Utc::now();
+    let expected = found.as_ref().map_or(now.date_naive(), |e| e.current_day(now));
     // From here the catalog has answered: the event is known exactly when it was found.
     let known = found.as_ref().map(|_| event);
     let started = Instant::now();
-    let outcome = state.issuer.issue(event, shards, &user).await;
+    let outcome = state.issuer.issue(event, shards, &user, expected).await;
     state.metrics.redis_script(started.elapsed(), outcome.is_ok());
     let outcome = match outcome {
         Ok(outcome) => outcome,

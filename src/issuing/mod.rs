@@ -103,31 +103,32 @@ impl Issuer {
     }
 
     /// Runs the issue script for `user` in one bucket, on its current day, or on `day` when
-    /// given (see `walk`: a walk over a sharded event's buckets is about one day).
+    /// given (see `walk`: a walk over a sharded event's buckets is about one day). `expected`
+    /// is the day whose keys are declared to the script when `day` is not given: the script
+    /// decides by the Redis clock, and answers `other_day` when it decides another, after which
+    /// the call is made again with that day's keys (see KEYS[4] of `lua/issue.lua`).
     #[tracing::instrument(name = "issue_script", skip_all, fields(event_id = %bucket.event, shard = bucket.shard))]
     async fn issue_in(
         &self,
         bucket: Bucket,
         user: &UserId,
         day: Option<NaiveDate>,
+        expected: NaiveDate,
     ) -> Result<IssueOutcome, RedisFailure> {
-        let mut conn = self.conn.clone();
         if let Some(outcome) = self.recall_sold_out(bucket, user, day).await? {
             return Ok(outcome);
         }
         let sent = Instant::now();
-        let mut call = self.script.prepare_invoke();
-        call.key(self.keys.settings(bucket))
-            .key(self.keys.windows(bucket))
-            .key(self.keys.stream(bucket))
-            .arg(user.as_str())
-            .arg(CouponId::new().to_string())
-            .arg(self.keys.event_prefix(bucket))
-            .arg(self.day_key_ttl.as_millis() as u64);
-        if let Some(day) = day {
-            call.arg(day.to_string());
+        let mut keys_day = day.unwrap_or(expected);
+        // Twice is enough unless the Redis clock crosses a day boundary between the calls.
+        let mut reply = self.run_script(bucket, user, day, keys_day).await?;
+        for _ in 0..2 {
+            let Some(decided) = script::other_day(&reply) else {
+                break;
+            };
+            keys_day = decided;
+            reply = self.run_script(bucket, user, day, keys_day).await?;
         }
-        let reply: Vec<String> = self.bounded(call.invoke_async(&mut conn)).await?;
         let outcome = IssueOutcome::from_reply(bucket, user, reply)?;
         if self.replicas > 0 && matches!(outcome, IssueOutcome::Issued(_) | IssueOutcome::AlreadyIssued(_)) {
             self.replicated(&self.keys.settings(bucket)).await?;
@@ -141,6 +142,31 @@ impl Issuer {
             self.read_holders(bucket, day);
         }
         Ok(outcome)
+    }
+
+    /// One call of the issue script, with `keys_day`'s day keys declared.
+    async fn run_script(
+        &self,
+        bucket: Bucket,
+        user: &UserId,
+        day: Option<NaiveDate>,
+        keys_day: NaiveDate,
+    ) -> Result<Vec<String>, RedisFailure> {
+        let mut conn = self.conn.clone();
+        let mut call = self.script.prepare_invoke();
+        call.key(self.keys.settings(bucket))
+            .key(self.keys.windows(bucket))
+            .key(self.keys.stream(bucket))
+            .key(self.keys.day_count(bucket, keys_day))
+            .key(self.keys.day_users(bucket, keys_day))
+            .arg(user.as_str())
+            .arg(CouponId::new().to_string())
+            .arg(self.keys.event_prefix(bucket))
+            .arg(self.day_key_ttl.as_millis() as u64);
+        if let Some(day) = day {
+            call.arg(day.to_string());
+        }
+        self.bounded(call.invoke_async(&mut conn)).await
     }
 
     /// `Some(sold out)` when this instance remembers the bucket's day sold out (for `day`, if

@@ -60,6 +60,15 @@ impl IssueOutcome {
     }
 }
 
+/// The day the script decided, when it answered `other_day`: the keys it was given were of
+/// another day, and it changed nothing.
+pub(super) fn other_day(reply: &[String]) -> Option<NaiveDate> {
+    match reply {
+        [answer, day] if answer == "other_day" => parse_day(day),
+        _ => None,
+    }
+}
+
 fn sold_out(day: &str, now_ms: &str, close_ms: &str, rememberable: &str) -> Option<IssueOutcome> {
     let left = close_ms.parse::<u64>().ok()?.checked_sub(now_ms.parse().ok()?)?;
     Some(IssueOutcome::SoldOut {
@@ -141,6 +150,21 @@ mod tests {
             ),
         ] {
             assert_eq!(IssueOutcome::from_reply(event, &user, reply).unwrap(), want);
+        }
+    }
+
+    #[test]
+    fn reads_the_other_day_answer() {
+        assert_eq!(
+            other_day(&strings(&["other_day", "2026-05-01"])),
+            "2026-05-01".parse().ok()
+        );
+        for reply in [
+            strings(&["other_day"]),
+            strings(&["other_day", "yesterday"]),
+            strings(&["not_open"]),
+        ] {
+            assert_eq!(other_day(&reply), None, "{reply:?}");
         }
     }
 

@@ -51,11 +51,20 @@ use crate::domain::{Bucket, EventId, Shards, UserId};
 
 impl Issuer {
     /// Issues `user` today's coupon of `event`, walking its buckets (see the module comment).
-    pub async fn issue(&self, event: EventId, shards: Shards, user: &UserId) -> Result<IssueOutcome, RedisFailure> {
+    /// `expected` is the caller's guess of the event day, by its own clock
+    /// (`Event::current_day`): the script decides by the Redis clock, and a wrong guess costs a
+    /// second call, nothing more.
+    pub async fn issue(
+        &self,
+        event: EventId,
+        shards: Shards,
+        user: &UserId,
+        expected: NaiveDate,
+    ) -> Result<IssueOutcome, RedisFailure> {
         let mut day: Option<NaiveDate> = None;
         let mut last = None;
         for shard in shards.walk(user) {
-            let outcome = self.issue_in(Bucket { event, shard }, user, day).await?;
+            let outcome = self.issue_in(Bucket { event, shard }, user, day, expected).await?;
             match outcome {
                 IssueOutcome::SoldOut { day: dry, .. } => {
                     day = Some(dry);

@@ -233,6 +233,8 @@ async fn call_script(app: &TestApp, event: Uuid, user: &[u8]) -> Result<Vec<Stri
         .key(app.keys.settings(id))
         .key(app.keys.windows(id))
         .key(app.keys.stream(id))
+        .key(app.keys.day_count(id, today_utc()))
+        .key(app.keys.day_users(id, today_utc()))
         .arg(user)
         .arg(Uuid::now_v7().to_string())
         .arg(app.keys.event_prefix(id))

@@ -1,6 +1,7 @@
 //! On a Redis Cluster (`scripts/cluster`: 3 primaries, 3 replicas): the rules hold with events
 //! on every primary and three instances sharing the cluster and one Postgres; and a primary
-//! killed mid-spike costs a short burst of 503s, never an oversold coupon or a user twice.
+//! killed mid-spike costs a short burst of 503s, never an oversold coupon or a user twice; and so
+//! does the event's slot moving to another primary mid-sale (resharding).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -312,4 +313,105 @@ async fn a_primary_killed_mid_spike_loses_no_coupon_with_a_replica_acknowledging
 async fn a_primary_killed_mid_spike_without_waiting_for_replicas_never_oversells() {
     let lost = kill_a_primary_mid_spike(0).await;
     println!("coupons shown but lost in the failover without WAIT: {lost}");
+}
+
+/// Resharding: the event's slot moves to another primary while requests keep coming. In the
+/// middle of a move some of its keys are on each node; the moment that matters is when the keys
+/// the script declares have moved and today's count and users have not. Redis then sends the
+/// script to the new node (ASK), where an undeclared key not yet moved reads as empty: the day
+/// would count from zero again. The day's keys are declared (lua/issue.lua, KEYS[4] and [5]),
+/// so Redis answers TRYAGAIN instead, and the service 503, until the move is over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_slot_moved_mid_sale_gives_503s_then_the_right_answers() {
+    let cluster = OwnCluster::start();
+    let app = instances(&cluster.url(), 1, |s| {
+        s.redis_timeout_ms = 500;
+        s.sold_out_memory_ms = 0;
+    })
+    .await
+    .remove(0);
+    let event = app.open_event(20).await;
+    let first = users("before", 10);
+    let mut held = HashMap::new();
+    for (_, user, status, body) in issue_spread(std::slice::from_ref(&app), &with_event(&event, &first)).await {
+        assert_eq!(status, StatusCode::CREATED, "{user}: {body}");
+        held.insert(user, body["coupon_id"].clone());
+    }
+
+    // Half-way through a move: the script's declared keys on the new node, the day's still on
+    // the old one.
+    let id = EventId::parse(&event).unwrap();
+    let settings = app.keys.settings(id);
+    let from = cluster.primary_for_key(&settings);
+    let to = cluster
+        .nodes()
+        .into_iter()
+        .find(|n| n.primary && n.port != from)
+        .unwrap()
+        .port;
+    let slot = slot_of(&cluster, &settings);
+    cluster.begin_migration(slot, from, to);
+    cluster.migrate_keys(from, to, &[settings, app.keys.windows(id), app.keys.stream(id)]);
+
+    let later = users("during", 30);
+    let everyone: Vec<String> = first.iter().chain(&later).cloned().collect();
+    let during = issue_spread(std::slice::from_ref(&app), &with_event(&event, &everyone)).await;
+    let answered: Vec<_> = during
+        .iter()
+        .filter(|(_, _, s, _)| *s != StatusCode::SERVICE_UNAVAILABLE)
+        .map(|(_, u, s, b)| format!("{u}: {s} {b}"))
+        .collect();
+    assert!(
+        answered.is_empty(),
+        "only 503s while the day's keys are split: {answered:?}"
+    );
+
+    // The move ends; everyone asks again until answered.
+    cluster.finish_migration(slot, from, to);
+    assert_eq!(cluster.primary_for_key(&app.keys.settings(id)), to);
+    let mut waiting = everyone;
+    let mut issued = vec![];
+    let started = Instant::now();
+    while !waiting.is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(20), "still 503 after 20 s");
+        let answers = issue_spread(std::slice::from_ref(&app), &with_event(&event, &waiting)).await;
+        waiting.clear();
+        for (_, user, status, body) in answers {
+            match (status, held.get(&user)) {
+                (StatusCode::SERVICE_UNAVAILABLE, _) => waiting.push(user),
+                (StatusCode::CONFLICT, Some(coupon)) => assert_eq!(&body["coupon"]["coupon_id"], coupon, "{user}"),
+                (StatusCode::CREATED, None) => issued.push(body["seq"].as_u64().unwrap()),
+                (StatusCode::GONE, None) => {}
+                (other, _) => panic!("{user}: {other} {body}"),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    issued.sort_unstable();
+    assert_eq!(
+        issued,
+        (11..=20).collect::<Vec<u64>>(),
+        "the day counted on from 10, to the limit"
+    );
+    let mut stored = app.stored(&event).await;
+    let started = Instant::now();
+    while stored.len() < 20 && started.elapsed() < Duration::from_secs(20) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        stored = app.stored(&event).await;
+    }
+    assert_eq!(stored.len(), 20);
+    assert_eq!(stored.iter().map(|(_, u, _)| u).collect::<HashSet<_>>().len(), 20);
+}
+
+fn with_event(event: &str, users: &[String]) -> Vec<(String, String)> {
+    users.iter().map(|u| (event.to_owned(), u.clone())).collect()
+}
+
+fn slot_of(cluster: &OwnCluster, key: &str) -> u16 {
+    let port = cluster.nodes()[0].port;
+    let out = std::process::Command::new("redis-cli")
+        .args(["-p", &port.to_string(), "cluster", "keyslot", key])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
 }

@@ -578,11 +578,15 @@ async fn the_script_refuses_to_issue_for_another_day_than_asked() {
     };
     let script = redis::Script::new(include_str!("../../lua/issue.lua"));
     let mut conn = app.issuer.connection();
+    let today = today_utc();
     let mut ask = async |day: &str| -> Vec<String> {
+        let keys_day = if day.is_empty() { today } else { day.parse().unwrap() };
         script
             .key(app.keys.settings(bucket))
             .key(app.keys.windows(bucket))
             .key(app.keys.stream(bucket))
+            .key(app.keys.day_count(bucket, keys_day))
+            .key(app.keys.day_users(bucket, keys_day))
             .arg("walker")
             .arg(uuid::Uuid::now_v7().to_string())
             .arg(app.keys.event_prefix(bucket))
@@ -592,7 +596,6 @@ async fn the_script_refuses_to_issue_for_another_day_than_asked() {
             .await
             .unwrap()
     };
-    let today = today_utc();
     assert_eq!(ask(&(today - chrono::Duration::days(1)).to_string()).await, ["closed"]);
     assert_eq!(
         ask(&(today + chrono::Duration::days(1)).to_string()).await,

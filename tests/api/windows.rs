@@ -10,7 +10,7 @@ use coupon_issuer::issuing::publish_windows;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{TestApp, event_body, issue_all, noon_zone, spawn_app, users};
+use crate::helpers::{TestApp, event_body, issue_all, noon_zone, spawn_app, today_utc, users};
 
 /// An event shape, and what the script and the count say of it now.
 struct Case {
@@ -203,4 +203,37 @@ async fn wait_until(app: &TestApp, instant: chrono::DateTime<chrono::Utc>) {
     while app.issuer.now().await.unwrap() < instant {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// The service tells the script which day's keys to use, by its own clock; the script decides by
+/// the Redis clock. A guess that is a day off (clocks apart across midnight) is answered
+/// `other_day`, and the call made again with the right keys: the same coupon as a right guess.
+#[tokio::test]
+async fn a_wrong_day_guess_costs_a_second_call_not_a_wrong_answer() {
+    use coupon_issuer::domain::{Shards, UserId};
+    use coupon_issuer::issuing::IssueOutcome;
+    let app = spawn_app().await;
+    let event = app.open_event(5).await;
+    let id = EventId::parse(&event).unwrap();
+    let today = today_utc();
+    let alice = UserId::parse("alice").unwrap();
+    for guess in [today - Days::days(1), today + Days::days(1), today] {
+        let outcome = app.issuer.issue(id, Shards::ONE, &alice, guess).await.unwrap();
+        match (guess == today - Days::days(1), outcome) {
+            (true, IssueOutcome::Issued(coupon)) => assert_eq!((coupon.day, coupon.seq), (today, 1)),
+            (false, IssueOutcome::AlreadyIssued(coupon)) => assert_eq!((coupon.day, coupon.seq), (today, 1)),
+            (_, other) => panic!("guess {guess}: {other:?}"),
+        }
+    }
+    let bob = UserId::parse("bob").unwrap();
+    let outcome = app
+        .issuer
+        .issue(id, Shards::ONE, &bob, today + Days::days(2))
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcome, IssueOutcome::Issued(ref c) if c.seq == 2),
+        "{outcome:?}"
+    );
+    assert_eq!(app.count(&event).await["issued"], 2);
 }

@@ -143,6 +143,51 @@ impl OwnCluster {
             .port
     }
 
+    /// Starts moving `slot` from the primary on `from` to the one on `to`, as
+    /// `redis-cli --cluster reshard` does: IMPORTING on `to`, then MIGRATING on `from`. No key
+    /// moves yet (see [`OwnCluster::migrate_keys`], [`OwnCluster::finish_migration`]).
+    pub fn begin_migration(&self, slot: u16, from: u16, to: u16) {
+        let slot = slot.to_string();
+        for (port, state, other) in [(to, "importing", from), (from, "migrating", to)] {
+            let id = node_id(other);
+            let reply = cli(port, &["cluster", "setslot", &slot, state, &id]);
+            assert_eq!(reply.as_deref().map(str::trim), Some("OK"), "setslot {state} on {port}");
+        }
+    }
+
+    /// Moves `keys` (of the migrating slot) from `from` to `to`, with MIGRATE.
+    pub fn migrate_keys(&self, from: u16, to: u16, keys: &[String]) {
+        let to_port = to.to_string();
+        let mut args = vec!["migrate", "127.0.0.1", &to_port, "", "0", "5000", "KEYS"];
+        args.extend(keys.iter().map(String::as_str));
+        let reply = cli(from, &args);
+        assert!(
+            reply
+                .as_deref()
+                .is_some_and(|r| r.trim() == "OK" || r.trim() == "NOKEY"),
+            "migrate {keys:?} from {from} to {to}: {reply:?}"
+        );
+    }
+
+    /// Ends the move: the slot's remaining keys moved, then the slot given to `to` on `to`,
+    /// `from` and every other primary.
+    pub fn finish_migration(&self, slot: u16, from: u16, to: u16) {
+        let slot_arg = slot.to_string();
+        loop {
+            let left = cli(from, &["cluster", "getkeysinslot", &slot_arg, "1000"]).unwrap_or_default();
+            let keys: Vec<String> = left.lines().filter(|k| !k.is_empty()).map(str::to_owned).collect();
+            if keys.is_empty() {
+                break;
+            }
+            self.migrate_keys(from, to, &keys);
+        }
+        let id = node_id(to);
+        let primaries = self.nodes().into_iter().filter(|n| n.primary).map(|n| n.port);
+        for port in [to, from].into_iter().chain(primaries) {
+            cli(port, &["cluster", "setslot", &slot_arg, "node", &id]);
+        }
+    }
+
     /// `kill -9` the primary on `port`: no chance to tell anyone.
     pub fn kill_primary(&mut self, port: u16) {
         let node = self.nodes().into_iter().find(|n| n.port == port);
@@ -263,6 +308,13 @@ fn script() -> std::path::PathBuf {
 }
 
 /// `redis-cli -p PORT ARGS...`; None when the node does not answer.
+fn node_id(port: u16) -> String {
+    cli(port, &["cluster", "myid"])
+        .expect("the node answers")
+        .trim()
+        .to_owned()
+}
+
 fn cli(port: u16, args: &[&str]) -> Option<String> {
     let out = Command::new("redis-cli")
         .args(["-h", "127.0.0.1", "-p", &port.to_string()])
