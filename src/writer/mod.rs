@@ -16,7 +16,7 @@ mod read;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use sqlx::PgPool;
@@ -98,6 +98,9 @@ pub struct Writer {
     own_pending: Option<Instant>,
     /// How many times Postgres refused each entry still pending here.
     refused: poison::Refusals,
+    /// Set by a read round in which some streams answered and another could not be read (on a
+    /// cluster, its node failing over): this consumer's pending entries are to be reread.
+    stream_failed: AtomicBool,
     /// Counters, shared with the process's other writers (see `with_stats`).
     stats: Arc<WriterStats>,
     last_claim: Option<Instant>,
@@ -121,6 +124,7 @@ impl Writer {
             config,
             metrics: Metrics::new(0),
             own_pending: Some(Instant::now()),
+            stream_failed: AtomicBool::new(false),
             refused: poison::Refusals::default(),
             stats: Arc::default(),
             last_claim: None,
@@ -220,7 +224,9 @@ impl Writer {
         tracing::Span::current().record("source", tracing::field::debug(source));
         let result = self.step(source).await;
         observe::finished(&result, &self.metrics);
-        if result.is_err() {
+        // After a failure, or a round in which some stream could not be read (see `read_each`),
+        // entries may be pending here that no new read will return.
+        if result.is_err() || self.stream_failed.swap(false, Ordering::Relaxed) {
             self.own_pending = Some(Instant::now());
         }
         result

@@ -1,6 +1,7 @@
 //! Where the writer's entries come from: the list of streams to read, and one read of new
 //! entries, of this consumer's own pending ones, or of entries another consumer abandoned.
 
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use redis::AsyncCommands;
@@ -126,19 +127,28 @@ impl Writer {
                 }
             });
             // One stream on a node that is failing over must not hold up the others: its
-            // entries wait, safe in the stream, while the rest are stored.
+            // entries wait, safe in the stream, while the rest are stored. Only when no stream
+            // could be read is the round a failure.
             let mut found = Vec::new();
-            let mut failed = None;
+            let (mut answered, mut failed) = (0, None);
             for reply in futures_util::future::join_all(reads).await {
                 match reply {
-                    Ok(reply) => found.extend(self.entries(reply)),
+                    Ok(reply) => {
+                        answered += 1;
+                        found.extend(self.entries(reply));
+                    }
                     Err(e) => failed = Some(e),
                 }
             }
             if let Some(e) = failed {
-                if found.is_empty() {
+                if answered == 0 {
                     return Err(e);
                 }
+                // A primary that died in the middle of a read may have handed this consumer
+                // entries whose reply never arrived. On its successor they sit pending here, and
+                // `>` never delivers them again: reread this consumer's pending entries next
+                // step, rather than wait for another writer to claim them `claim_idle` later.
+                self.stream_failed.store(true, Ordering::Relaxed);
                 tracing::warn!(error = %e, "a stream could not be read; reading the others");
             }
             if !found.is_empty() || source != Source::New || started.elapsed() + pause > self.config.block {
