@@ -105,9 +105,16 @@ impl RedisTarget {
                 let client = ClusterClient::builder(cluster.nodes.clone())
                     .connection_timeout(timeout)
                     .response_timeout(timeout)
-                    // A redirect or a failover is retried inside the client, within the
-                    // caller's own time limit; a few tries cover a promotion (about 1-2 s).
-                    .retries(6)
+                    // One retry inside the client: enough to follow a MOVED or ASK redirect.
+                    // Not more, because in redis 1.8.1 a retry towards a node that refuses
+                    // connections starts a reconnect and slot refresh, and while one runs every
+                    // request on the connection waits, those for healthy primaries too
+                    // (redis-rs issue 2092). Measured with one primary of three down and no
+                    // failover (tests/api/cluster_shards.rs): with 6 retries 33 of 110 requests
+                    // for buckets on the healthy primaries timed out, with 1 none did. A
+                    // request that needs a promotion (about 2.5 s) gets its 503 and the
+                    // caller's retry; the service's answer is the same either way.
+                    .retries(1)
                     .min_retry_wait(10)
                     .max_retry_wait(500)
                     .build()?;
