@@ -36,4 +36,5 @@ mod instances;
 
 // Issue 7: Redis Cluster.
 mod cluster;
+mod cluster_shards;
 mod cluster_support;

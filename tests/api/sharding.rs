@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use crate::helpers::{ADMIN_TOKEN, TestApp, event_body, issue_all, spawn_app, spawn_app_with, today_utc, users};
 
 /// An event open all day, every day from yesterday on, split over `shards` buckets.
-async fn sharded_event(app: &TestApp, daily_limit: u32, shards: u16) -> String {
+pub async fn sharded_event(app: &TestApp, daily_limit: u32, shards: u16) -> String {
     let mut body = event_body(
         "UTC",
         today_utc() - chrono::Duration::days(1),
@@ -31,7 +31,7 @@ fn shards(n: u16) -> Shards {
 }
 
 /// Users whose home bucket is `home` among `n`.
-fn homed_at(home: u16, n: u16, how_many: usize) -> Vec<String> {
+pub fn homed_at(home: u16, n: u16, how_many: usize) -> Vec<String> {
     (0..)
         .map(|i| format!("h{home}-{i}"))
         .filter(|u| shards(n).home(&UserId::parse(u).unwrap()) == home)
@@ -87,12 +87,12 @@ async fn set_limit(app: &TestApp, event: &str, limit: u32) -> (StatusCode, Value
 }
 
 /// Every request, 1,000 in flight at a time (all at once would pass the service's in-flight
-/// limit, and be shed).
-async fn issue_many(app: &TestApp, event: &str, users: &[String]) -> Vec<(String, StatusCode, Value)> {
+/// limit, and be shed), request `i` to instance `i % apps.len()`.
+async fn issue_many(apps: &[TestApp], event: &str, users: &[String]) -> Vec<(String, StatusCode, Value)> {
     use futures::StreamExt;
-    futures::stream::iter(users)
-        .map(|user| async move {
-            let response = app.issue(event, user).await;
+    futures::stream::iter(users.iter().enumerate())
+        .map(|(i, user)| async move {
+            let response = apps[i % apps.len()].issue(event, user).await;
             let status = response.status();
             (
                 user.clone(),
@@ -105,16 +105,24 @@ async fn issue_many(app: &TestApp, event: &str, users: &[String]) -> Vec<(String
         .await
 }
 
-/// 3,000 users, each asking twice, shuffled, against `limit` over `n` buckets.
+/// 3,000 users, each asking twice, shuffled, against `limit` over `n` buckets, on one instance.
 async fn the_invariant_holds(n: u16, limit: u32) {
     // A debug build on a shared machine, with other tests running: a generous Redis timeout, so
     // that a slow moment is no 503 (whose outcome the client cannot know).
     let app = spawn_app_with(|s| s.redis_timeout_ms = 10_000).await;
     let event = sharded_event(&app, limit, n).await;
+    the_invariant_holds_on(std::slice::from_ref(&app), &event, n, limit).await;
+}
+
+/// The invariant of a sharded `event` (`n` buckets, `limit` a day) driven through `apps`, which
+/// share one Redis (or cluster), key prefix and database: 3,000 users each ask twice, shuffled,
+/// spread over the instances. Checks the answers, every bucket in Redis, and Postgres.
+pub async fn the_invariant_holds_on(apps: &[TestApp], event: &str, n: u16, limit: u32) {
+    let (app, event) = (&apps[0], event.to_owned());
     let mut requests: Vec<String> = users("u", 3000).into_iter().flat_map(|u| [u.clone(), u]).collect();
     requests.shuffle(&mut rand::rng());
 
-    let answers = issue_many(&app, &event, &requests).await;
+    let answers = issue_many(apps, &event, &requests).await;
     let mut statuses: HashMap<StatusCode, usize> = HashMap::new();
     for (_, status, _) in &answers {
         *statuses.entry(*status).or_default() += 1;
@@ -149,7 +157,7 @@ async fn the_invariant_holds(n: u16, limit: u32) {
 
     // Redis: someone was turned away, so every bucket is dry: each at exactly its share, each
     // holder in one bucket only.
-    let buckets = redis_buckets(&app, &event, n).await;
+    let buckets = redis_buckets(app, &event, n).await;
     let mut holders = HashSet::new();
     for (shard, (count, users)) in buckets.iter().enumerate() {
         let share = shards(n).share(limit, shard as u16);
@@ -160,15 +168,18 @@ async fn the_invariant_holds(n: u16, limit: u32) {
         }
     }
     assert_eq!(holders.len(), limit as usize);
-    let count = app.count(&event).await;
-    assert_eq!(
-        (count["issued"].as_u64(), count["status"].as_str()),
-        (Some(u64::from(limit)), Some("sold_out"))
-    );
+    // Every instance sees the same count, summed over the buckets.
+    for app in apps {
+        let count = app.count(&event).await;
+        assert_eq!(
+            (count["issued"].as_u64(), count["status"].as_str()),
+            (Some(u64::from(limit)), Some("sold_out"))
+        );
+    }
 
     // Postgres, once the writer has drained every bucket's stream: each 201 once, each user
     // once, each bucket numbered 1..share.
-    let rows = wait_stored(&app, &event, limit as usize).await;
+    let rows = wait_stored(app, &event, limit as usize).await;
     assert_eq!(rows.len(), limit as usize, "n={n}: every coupon stored");
     let stored_ids: HashSet<&str> = rows.iter().map(|(c, ..)| c.as_str()).collect();
     let issued_ids: HashSet<&str> = issued.values().map(|b| b["coupon_id"].as_str().unwrap()).collect();

@@ -188,6 +188,15 @@ impl OwnCluster {
         }
     }
 
+    /// Forbids the replica of the primary on `port` to take over (`cluster-replica-no-failover`),
+    /// so that once that primary is killed its slots stay unserved for as long as a test needs.
+    pub fn forbid_failover(&self, port: u16) {
+        let replica = self.nodes().into_iter().find(|n| n.replica_of == Some(port));
+        let replica = replica.unwrap_or_else(|| panic!("no replica of {port}"));
+        let reply = cli(replica.port, &["config", "set", "cluster-replica-no-failover", "yes"]);
+        assert_eq!(reply.as_deref().map(str::trim), Some("OK"), "on {}", replica.port);
+    }
+
     /// `kill -9` the primary on `port`: no chance to tell anyone.
     pub fn kill_primary(&mut self, port: u16) {
         let node = self.nodes().into_iter().find(|n| n.port == port);
