@@ -2,7 +2,7 @@
 //! event's `shards: N` on a Redis Cluster, and where the load lands.
 //!
 //!   shards --redis-url redis+cluster://... --cluster-dir DIR [--shards 1,4,16] [--secs 8]
-//!          [--runs 3] [--concurrency 256] [--out target/bench/shards.txt]
+//!          [--runs 3] [--concurrency 256] [--cpu-per-primary 0.2] [--out target/bench/shards.txt]
 //!
 //! For each N it publishes a fresh event with N buckets straight through the library (no HTTP, no
 //! Postgres: the same `publish_event` the service calls), with a daily limit no run can reach,
@@ -11,7 +11,12 @@
 //! redis-server's CPU time from /proc, so the table shows how busy each primary was, not only
 //! how many calls came back. N = 1 is an unsharded event: one bucket, one slot, one primary,
 //! so it is also the one-node ceiling this driver can reach.
+//!
+//! With `--cpu-per-primary F` each primary may use at most F of a core (a cgroup quota, see
+//! `cap`), so that the primaries, not the driver, are the bottleneck, as in the drop sharding is
+//! for; the measured calls/s then show how throughput grows with N.
 
+mod cap;
 mod drive;
 mod nodes;
 
@@ -26,6 +31,7 @@ use coupon_issuer::domain::{Discount, Event, EventId, NewEvent, NewEventRequest,
 use coupon_issuer::issuing::{Issuer, Keys, publish_event};
 use coupon_issuer::redis_target::RedisTarget;
 
+use crate::cap::CpuCaps;
 use crate::drive::Run;
 use crate::nodes::Node;
 
@@ -46,6 +52,10 @@ struct Args {
     runs: usize,
     #[arg(long, default_value_t = 256)]
     concurrency: usize,
+    /// Cap each primary at this share of one core (a cgroup CPU quota; needs root), so that
+    /// the primaries are the bottleneck rather than this driver.
+    #[arg(long)]
+    cpu_per_primary: Option<f64>,
     #[arg(long, default_value = "target/bench/shards.txt")]
     out: PathBuf,
 }
@@ -87,6 +97,11 @@ async fn main() -> anyhow::Result<()> {
     }
     let nodes = nodes::discover(&args.cluster_dir).await?;
     let primaries: Vec<&Node> = nodes.iter().filter(|n| n.primary).collect();
+    // Held to the end of main: dropped, it lifts the caps.
+    let _caps = args
+        .cpu_per_primary
+        .map(|fraction| CpuCaps::apply(&nodes, fraction))
+        .transpose()?;
     let ticks = nodes::ticks_per_sec();
     let prefix = format!("bench-shards-{}", Utc::now().format("%Y%m%d%H%M%S"));
     let issuer = Issuer::new(
@@ -116,6 +131,9 @@ async fn main() -> anyhow::Result<()> {
         nodes.len() - primaries.len(),
         std::thread::available_parallelism().map_or(0, |n| n.get()),
     );
+    if let Some(fraction) = args.cpu_per_primary {
+        let _ = writeln!(out, "{}", CpuCaps::describe(fraction));
+    }
     let mut rows = Vec::new();
     for &n in &args.shards {
         let shards = Shards::parse(n).map_err(|e| anyhow::anyhow!("--shards {n}: {e}"))?;
