@@ -66,7 +66,9 @@ async fn with_one_primary_down_the_buckets_on_the_others_keep_issuing_and_its_ow
     let mut cluster = OwnCluster::start();
     // Generous: what is tested is that these buckets answer while the primary is down, on a
     // machine the other tests may be loading, not how fast.
-    let app = instances(&cluster.url(), 1, |s| s.redis_timeout_ms = 3000).await.remove(0);
+    let app = instances(&cluster.url(), 1, |s| s.redis_timeout_ms = 3000)
+        .await
+        .remove(0);
     // Shares of 100: no bucket runs dry, so every walk ends in the home bucket.
     let event = sharded_event(&app, 1600, N).await;
     let id = EventId::parse(&event).unwrap();
@@ -102,7 +104,10 @@ async fn with_one_primary_down_the_buckets_on_the_others_keep_issuing_and_its_ow
         }
     }
     assert!(
-        cluster.nodes().iter().all(|n| !n.slots.iter().any(|r| r.contains(&slot))),
+        cluster
+            .nodes()
+            .iter()
+            .all(|n| !n.slots.iter().any(|r| r.contains(&slot))),
         "no failover happened meanwhile: the slots were unserved throughout"
     );
     println!(
