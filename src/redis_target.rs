@@ -110,8 +110,8 @@ impl RedisTarget {
                     // connections starts a reconnect and slot refresh, and while one runs every
                     // request on the connection waits, those for healthy primaries too
                     // (redis-rs issue 2092). Measured with one primary of three down and no
-                    // failover (tests/api/cluster_shards.rs): with 6 retries 33 of 110 requests
-                    // for buckets on the healthy primaries timed out, with 1 none did. A
+                    // failover (tests/api/cluster_shards.rs): with 6 retries 33 to 72 of 110
+                    // requests for buckets on the healthy primaries timed out, with 1 none did. A
                     // request that needs a promotion (about 2.5 s) gets its 503 and the
                     // caller's retry; the service's answer is the same either way.
                     .retries(1)
