@@ -34,6 +34,16 @@ pub async fn instances(url: &str, n: usize, configure: impl Fn(&mut coupon_issue
     apps
 }
 
+/// The buckets of `event` (over `n`) that each primary of the cluster at `url` serves, by port.
+pub fn buckets_by_primary(url: &str, app: &TestApp, event: EventId, n: u16) -> HashMap<u16, Vec<u16>> {
+    let mut by_primary: HashMap<u16, Vec<u16>> = HashMap::new();
+    for shard in 0..n {
+        let key = app.keys.settings(Bucket { event, shard });
+        by_primary.entry(primary_port_at(url, &key)).or_default().push(shard);
+    }
+    by_primary
+}
+
 /// `(user, status, body)` for every request, sent all at once, spread over the instances.
 pub async fn issue_spread(apps: &[TestApp], requests: &[(String, String)]) -> Vec<(String, String, StatusCode, Value)> {
     let all = requests.iter().enumerate().map(|(i, (event, user))| async move {
@@ -171,9 +181,9 @@ pub async fn kill_a_primary_mid_spike(wait_replicas: u32, shards: u16) -> usize 
     let id = EventId::parse(&event).unwrap();
     let primary = cluster.primary_for_key(&apps[0].keys.settings(id));
     // The buckets that go down with it; the others' primaries stay up.
-    let doomed: HashSet<u16> = (0..shards)
-        .filter(|&shard| cluster.primary_for_key(&apps[0].keys.settings(Bucket { event: id, shard })) == primary)
-        .collect();
+    let doomed = buckets_by_primary(&url, &apps[0], id, shards)
+        .remove(&primary)
+        .unwrap_or_default();
 
     // Users arrive one every millisecond for 3 s; each retries a 503 after 50 ms.
     let unavailable = Arc::new(AtomicU64::new(0));

@@ -4,26 +4,12 @@
 //! they stay inside the bucket. The invariant is `sharding`'s own, driven through three
 //! instances; and a primary holding some of the buckets is killed mid-spike.
 
-use std::collections::HashMap;
-
-use coupon_issuer::domain::{Bucket, EventId, Shards, UserId};
+use coupon_issuer::domain::{EventId, Shards, UserId};
 use reqwest::StatusCode;
 
-use crate::cluster::{instances, issue_spread, kill_a_primary_mid_spike, slot_of};
-use crate::helpers::TestApp;
-use crate::instances::{OwnCluster, primary_port_at, shared_or_own_cluster};
+use crate::cluster::{buckets_by_primary, instances, issue_spread, kill_a_primary_mid_spike, slot_of};
+use crate::instances::{OwnCluster, shared_or_own_cluster};
 use crate::sharding::{homed_at, sharded_event, the_invariant_holds_on};
-
-/// How many of the event's buckets each primary of the cluster at `url` serves.
-fn buckets_per_primary(url: &str, app: &TestApp, event: &str, n: u16) -> HashMap<u16, usize> {
-    let event = EventId::parse(event).unwrap();
-    let mut per_primary = HashMap::new();
-    for shard in 0..n {
-        let key = app.keys.settings(Bucket { event, shard });
-        *per_primary.entry(primary_port_at(url, &key)).or_default() += 1;
-    }
-    per_primary
-}
 
 /// Three instances on the cluster, an event over `n` buckets: the buckets land on every primary
 /// (at least `least` each), and the invariant holds.
@@ -33,10 +19,10 @@ async fn the_invariant_holds_on_the_cluster(n: u16, limit: u32, least: usize) {
     let apps = instances(&url, 3, |s| s.redis_timeout_ms = 10_000).await;
     let event = sharded_event(&apps[0], limit, n).await;
 
-    let per_primary = buckets_per_primary(&url, &apps[0], &event, n);
+    let per_primary = buckets_by_primary(&url, &apps[0], EventId::parse(&event).unwrap(), n);
     assert_eq!(per_primary.len(), 3, "n={n}: buckets on every primary: {per_primary:?}");
     assert!(
-        per_primary.values().all(|&b| b >= least),
+        per_primary.values().all(|b| b.len() >= least),
         "n={n}: at least {least} buckets per primary: {per_primary:?}"
     );
 
@@ -73,8 +59,9 @@ async fn with_one_primary_down_the_buckets_on_the_others_keep_issuing_and_its_ow
     let event = sharded_event(&app, 1600, N).await;
     let id = EventId::parse(&event).unwrap();
     let primary = cluster.primary_for_key(&app.keys.settings(id));
-    let on_primary = |shard| cluster.primary_for_key(&app.keys.settings(Bucket { event: id, shard })) == primary;
-    let (doomed, alive): (Vec<u16>, Vec<u16>) = (0..N).partition(|&shard| on_primary(shard));
+    let mut by_primary = buckets_by_primary(&cluster.url(), &app, id, N);
+    let doomed = by_primary.remove(&primary).unwrap_or_default();
+    let alive: Vec<u16> = by_primary.into_values().flatten().collect();
     assert!(!doomed.is_empty() && !alive.is_empty(), "{doomed:?} {alive:?}");
 
     let slot = slot_of(&cluster, &app.keys.settings(id));
