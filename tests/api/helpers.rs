@@ -113,20 +113,13 @@ impl TestApp {
     }
 
     /// POST /v1/coupon/issue. Asks again, a few times, when the request never reached a
-    /// handler: actix's 408 (the request's head had not arrived 5 s after the connection
-    /// opened), or a connection the server had closed under the client (hyper's
-    /// `IncompleteMessage`, `UnexpectedMessage`). Both are seen only when this 2-core machine
-    /// starves a test of CPU for seconds. Were a response ever lost after the handler ran, the
-    /// retry's 409 would make the test's count of 201s come out short: a false alarm, never a
-    /// false pass.
+    /// handler (see [`never_handled`]).
     pub async fn issue(&self, event_id: &str, user_id: &str) -> Response {
         let body = json!({ "event_id": event_id, "user_id": user_id });
         for _ in 0..5 {
-            match self.client.post(self.url("/v1/coupon/issue")).json(&body).send().await {
-                Ok(response) if response.status() != StatusCode::REQUEST_TIMEOUT => return response,
-                Ok(_) => {}
-                Err(e) if e.is_request() && !e.is_timeout() => {}
-                Err(e) => panic!("issue request not sent: {e:?}"),
+            let sent = self.client.post(self.url("/v1/coupon/issue")).json(&body).send().await;
+            if !never_handled(&sent) {
+                return sent.unwrap_or_else(|e| panic!("issue request not sent: {e:?}"));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -244,6 +237,19 @@ pub fn noon_zone() -> (String, NaiveDate) {
 /// `n` distinct user ids: `<prefix>-0`, `<prefix>-1`, ...
 pub fn users(prefix: &str, n: usize) -> Vec<String> {
     (0..n).map(|i| format!("{prefix}-{i}")).collect()
+}
+
+/// Whether a request ended before any handler saw it, so that asking again is safe: actix's
+/// 408 (the request's head had not arrived 5 s after the connection opened), or a connection
+/// the server had closed under the client (hyper's `IncompleteMessage`, `UnexpectedMessage`).
+/// Both are seen only when this 2-core machine starves a test of CPU for seconds. Were a
+/// response ever lost after the handler ran, the retry's 409 would make a test's count of 201s
+/// come out short: a false alarm, never a false pass.
+pub fn never_handled(sent: &reqwest::Result<Response>) -> bool {
+    match sent {
+        Ok(response) => response.status() == StatusCode::REQUEST_TIMEOUT,
+        Err(e) => e.is_request() && !e.is_timeout(),
+    }
 }
 
 /// Fires every request at once and collects `(user, status, body)`.
