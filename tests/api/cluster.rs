@@ -13,7 +13,7 @@ use coupon_issuer::domain::{Bucket, EventId};
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{TestApp, event_body, never_handled, noon_zone, spawn_app_with, users};
+use crate::helpers::{TestApp, event_body, issue_spread, never_handled, noon_zone, spawn_app_with, users};
 use crate::instances::{OwnCluster, primary_port_at, shared_or_own_cluster};
 use crate::sharding::sharded_event;
 
@@ -42,17 +42,6 @@ pub fn buckets_by_primary(url: &str, app: &TestApp, event: EventId, n: u16) -> H
         by_primary.entry(primary_port_at(url, &key)).or_default().push(shard);
     }
     by_primary
-}
-
-/// `(user, status, body)` for every request, sent all at once, spread over the instances.
-pub async fn issue_spread(apps: &[TestApp], requests: &[(String, String)]) -> Vec<(String, String, StatusCode, Value)> {
-    let all = requests.iter().enumerate().map(|(i, (event, user))| async move {
-        let response = apps[i % apps.len()].issue(event, user).await;
-        let status = response.status();
-        let body = response.json::<Value>().await.unwrap_or(Value::Null);
-        (event.clone(), user.clone(), status, body)
-    });
-    futures::future::join_all(all).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

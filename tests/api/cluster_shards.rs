@@ -7,7 +7,8 @@
 use coupon_issuer::domain::{EventId, Shards, UserId};
 use reqwest::StatusCode;
 
-use crate::cluster::{buckets_by_primary, instances, issue_spread, kill_a_primary_mid_spike, slot_of};
+use crate::cluster::{buckets_by_primary, instances, kill_a_primary_mid_spike, slot_of};
+use crate::helpers::issue_spread;
 use crate::instances::{OwnCluster, shared_or_own_cluster};
 use crate::sharding::{homed_at, sharded_event, the_invariant_holds_on};
 

@@ -263,6 +263,31 @@ pub async fn issue_all(app: &TestApp, event_id: &str, users: &[String]) -> Vec<(
     futures::future::join_all(requests).await
 }
 
+/// `(event, user, status, body)` for every `(event, user)` request, sent all at once, request
+/// `i` to instance `i % apps.len()`.
+pub async fn issue_spread(apps: &[TestApp], requests: &[(String, String)]) -> Vec<(String, String, StatusCode, Value)> {
+    issue_spread_bounded(apps, requests, requests.len()).await
+}
+
+/// As [`issue_spread`], with at most `in_flight` requests under way at a time.
+pub async fn issue_spread_bounded(
+    apps: &[TestApp],
+    requests: &[(String, String)],
+    in_flight: usize,
+) -> Vec<(String, String, StatusCode, Value)> {
+    use futures::StreamExt;
+    futures::stream::iter(requests.iter().enumerate())
+        .map(|(i, (event, user))| async move {
+            let response = apps[i % apps.len()].issue(event, user).await;
+            let status = response.status();
+            let body = response.json::<Value>().await.unwrap_or(Value::Null);
+            (event.clone(), user.clone(), status, body)
+        })
+        .buffer_unordered(in_flight.max(1))
+        .collect()
+        .await
+}
+
 /// Waits until a service started as a process at `base` answers `/readyz` with 200 (30 s at most).
 pub async fn wait_until_ready(client: &reqwest::Client, base: &str) {
     let started = std::time::Instant::now();

@@ -11,7 +11,9 @@ use redis::AsyncCommands;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{ADMIN_TOKEN, TestApp, event_body, issue_all, spawn_app, spawn_app_with, today_utc, users};
+use crate::helpers::{
+    ADMIN_TOKEN, TestApp, event_body, issue_all, issue_spread_bounded, spawn_app, spawn_app_with, today_utc, users,
+};
 
 /// An event open all day, every day from yesterday on, split over `shards` buckets.
 pub async fn sharded_event(app: &TestApp, daily_limit: u32, shards: u16) -> String {
@@ -86,25 +88,6 @@ async fn set_limit(app: &TestApp, event: &str, limit: u32) -> (StatusCode, Value
     (response.status(), response.json().await.unwrap_or(Value::Null))
 }
 
-/// Every request, 1,000 in flight at a time (all at once would pass the service's in-flight
-/// limit, and be shed), request `i` to instance `i % apps.len()`.
-async fn issue_many(apps: &[TestApp], event: &str, users: &[String]) -> Vec<(String, StatusCode, Value)> {
-    use futures::StreamExt;
-    futures::stream::iter(users.iter().enumerate())
-        .map(|(i, user)| async move {
-            let response = apps[i % apps.len()].issue(event, user).await;
-            let status = response.status();
-            (
-                user.clone(),
-                status,
-                response.json::<Value>().await.unwrap_or(Value::Null),
-            )
-        })
-        .buffer_unordered(1000)
-        .collect()
-        .await
-}
-
 /// 3,000 users, each asking twice, shuffled, against `limit` over `n` buckets, on one instance.
 async fn the_invariant_holds(n: u16, limit: u32) {
     // A debug build on a shared machine, with other tests running: a generous Redis timeout, so
@@ -118,11 +101,20 @@ async fn the_invariant_holds(n: u16, limit: u32) {
 /// share one Redis (or cluster), key prefix and database: 3,000 users each ask twice, shuffled,
 /// spread over the instances. Checks the answers, every bucket in Redis, and Postgres.
 pub async fn the_invariant_holds_on(apps: &[TestApp], event: &str, n: u16, limit: u32) {
-    let (app, event) = (&apps[0], event.to_owned());
-    let mut requests: Vec<String> = users("u", 3000).into_iter().flat_map(|u| [u.clone(), u]).collect();
+    let app = &apps[0];
+    let mut requests: Vec<(String, String)> = users("u", 3000)
+        .into_iter()
+        .flat_map(|u| [(event.to_owned(), u.clone()), (event.to_owned(), u)])
+        .collect();
     requests.shuffle(&mut rand::rng());
 
-    let answers = issue_many(apps, &event, &requests).await;
+    // 1,000 in flight at a time: all at once would pass the service's in-flight limit, and be
+    // shed.
+    let answers: Vec<(String, StatusCode, Value)> = issue_spread_bounded(apps, &requests, 1000)
+        .await
+        .into_iter()
+        .map(|(_, user, status, body)| (user, status, body))
+        .collect();
     let mut statuses: HashMap<StatusCode, usize> = HashMap::new();
     for (_, status, _) in &answers {
         *statuses.entry(*status).or_default() += 1;
@@ -157,7 +149,7 @@ pub async fn the_invariant_holds_on(apps: &[TestApp], event: &str, n: u16, limit
 
     // Redis: someone was turned away, so every bucket is dry: each at exactly its share, each
     // holder in one bucket only.
-    let buckets = redis_buckets(app, &event, n).await;
+    let buckets = redis_buckets(app, event, n).await;
     let mut holders = HashSet::new();
     for (shard, (count, users)) in buckets.iter().enumerate() {
         let share = shards(n).share(limit, shard as u16);
@@ -170,7 +162,7 @@ pub async fn the_invariant_holds_on(apps: &[TestApp], event: &str, n: u16, limit
     assert_eq!(holders.len(), limit as usize);
     // Every instance sees the same count, summed over the buckets.
     for app in apps {
-        let count = app.count(&event).await;
+        let count = app.count(event).await;
         assert_eq!(
             (count["issued"].as_u64(), count["status"].as_str()),
             (Some(u64::from(limit)), Some("sold_out"))
@@ -179,7 +171,7 @@ pub async fn the_invariant_holds_on(apps: &[TestApp], event: &str, n: u16, limit
 
     // Postgres, once the writer has drained every bucket's stream: each 201 once, each user
     // once, each bucket numbered 1..share.
-    let rows = wait_stored(app, &event, limit as usize).await;
+    let rows = wait_stored(app, event, limit as usize).await;
     assert_eq!(rows.len(), limit as usize, "n={n}: every coupon stored");
     let stored_ids: HashSet<&str> = rows.iter().map(|(c, ..)| c.as_str()).collect();
     let issued_ids: HashSet<&str> = issued.values().map(|b| b["coupon_id"].as_str().unwrap()).collect();
