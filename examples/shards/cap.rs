@@ -26,6 +26,8 @@ const PERIOD_US: u64 = 10_000;
 
 /// The cgroups made for the primaries; undone on drop.
 pub struct CpuCaps {
+    /// The share of one core each primary may use.
+    fraction: f64,
     /// (pid, its own cgroup, the cgroup it came from)
     capped: Vec<(u32, PathBuf, PathBuf)>,
 }
@@ -37,7 +39,10 @@ impl CpuCaps {
             bail!("--cpu-per-primary must be from 0.01 to 1 (a share of one core), got {fraction}");
         }
         let quota_us = (fraction * PERIOD_US as f64).round() as u64;
-        let mut caps = Self { capped: Vec::new() };
+        let mut caps = Self {
+            fraction,
+            capped: Vec::new(),
+        };
         for node in nodes.iter().filter(|n| n.primary) {
             let (home, version) = cpu_cgroup_of(node.pid)?;
             let own = home.join(format!("coupon-bench-shards-{}", node.port));
@@ -60,10 +65,11 @@ impl CpuCaps {
         Ok(caps)
     }
 
-    /// For the report, e.g. `each primary capped at 0.20 of a core (cgroup CPU quota, 10 ms period)`.
-    pub fn describe(fraction: f64) -> String {
+    /// For the report, e.g. `each primary capped at 0.25 of a core (cgroup CPU quota, 10 ms period)`.
+    pub fn describe(&self) -> String {
         format!(
-            "each primary capped at {fraction:.2} of a core (cgroup CPU quota, {} ms period)",
+            "each primary capped at {:.2} of a core (cgroup CPU quota, {} ms period)",
+            self.fraction,
             PERIOD_US / 1000
         )
     }

@@ -98,7 +98,7 @@ async fn main() -> anyhow::Result<()> {
     let nodes = nodes::discover(&args.cluster_dir).await?;
     let primaries: Vec<&Node> = nodes.iter().filter(|n| n.primary).collect();
     // Held to the end of main: dropped, it lifts the caps.
-    let _caps = args
+    let caps = args
         .cpu_per_primary
         .map(|fraction| CpuCaps::apply(&nodes, fraction))
         .transpose()?;
@@ -131,8 +131,8 @@ async fn main() -> anyhow::Result<()> {
         nodes.len() - primaries.len(),
         std::thread::available_parallelism().map_or(0, |n| n.get()),
     );
-    if let Some(fraction) = args.cpu_per_primary {
-        let _ = writeln!(out, "{}", CpuCaps::describe(fraction));
+    if let Some(caps) = &caps {
+        let _ = writeln!(out, "{}", caps.describe());
     }
     let mut rows = Vec::new();
     for &n in &args.shards {
