@@ -178,3 +178,51 @@ doc = yaml.safe_load(sys.stdin)
 print(" ".join(sorted(doc["services"])))')
     printf 'parsed; services: %s\n' "$services"
 }
+
+# image_redis_tls_start DIR : a redis-server of its own that speaks only TLS, on a free port,
+# with a CA and a server certificate (for 127.0.0.1 and localhost) generated into DIR. Prints
+# the port; DIR/ca.crt is the CA a client must trust. image_redis_tls_stop DIR stops it.
+image_redis_tls_start() {
+    local dir=$1 port i
+    command -v openssl >/dev/null 2>&1 || svc_apt_install openssl || return 1
+    command -v redis-server >/dev/null 2>&1 || svc_apt_install redis-server || return 1
+    mkdir -p "$dir"
+    (
+        cd "$dir" || exit 1
+        openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=coupon-issuer image-test CA" \
+            -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign \
+            -keyout ca.key -out ca.crt
+        openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout server.key -out server.csr
+        printf '%s\n' "subjectAltName=IP:127.0.0.1,DNS:localhost" "basicConstraints=CA:FALSE" \
+            "keyUsage=digitalSignature,keyEncipherment" "extendedKeyUsage=serverAuth" >server.ext
+        openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 \
+            -extfile server.ext -out server.crt
+        # Read by the service's user inside the container (a bind mount keeps the mode).
+        chmod 644 ca.crt
+    ) >"$dir/openssl.log" 2>&1 || {
+        _svc_die "openssl failed (see $dir/openssl.log)"
+        return 1
+    }
+    port=$(_svc_free_port 6480) || return 1
+    redis-server --bind 127.0.0.1 --port 0 --tls-port "$port" \
+        --tls-cert-file "$dir/server.crt" --tls-key-file "$dir/server.key" \
+        --tls-ca-cert-file "$dir/ca.crt" --tls-auth-clients no \
+        --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" \
+        --dir "$dir" --save "" --appendonly no >&2 || return 1
+    for ((i = 0; i < 50; i++)); do
+        if [[ $(redis-cli --tls --cacert "$dir/ca.crt" -h 127.0.0.1 -p "$port" ping 2>/dev/null) == PONG ]]; then
+            printf '%s\n' "$port"
+            return 0
+        fi
+        sleep 0.2
+    done
+    _svc_die "the TLS redis-server on port $port did not answer (see $dir/redis.log)"
+}
+
+image_redis_tls_stop() {
+    local dir=$1 pid
+    _svc_pid_alive "$dir/redis.pid" || return 0
+    pid=$(head -n 1 "$dir/redis.pid" | tr -dc '0-9')
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q redis-server && kill "$pid" 2>/dev/null
+    return 0
+}
