@@ -172,10 +172,20 @@ image_compose_config() {
     bin=$(py_tool "$_SVC_LOCAL/tools/venv" "$PODMAN_COMPOSE_PIN") || return 1
     out=$("$bin/podman-compose" -f "$_SVC_REPO/docker-compose.yml" config) || return 1
     "$bin/podman-compose" -f "$_SVC_REPO/docker-compose.yml" --profile monitoring config >/dev/null || return 1
+    # What podman-compose lets through: depends_on naming no service, a named volume not declared.
     services=$(printf '%s\n' "$out" | "$bin/python" -c '
 import sys, yaml
 doc = yaml.safe_load(sys.stdin)
-print(" ".join(sorted(doc["services"])))')
+services, volumes = doc["services"], doc.get("volumes") or {}
+for name, svc in services.items():
+    for dep in svc.get("depends_on") or []:
+        if dep not in services:
+            sys.exit(f"service {name} depends on {dep}, which is not a service")
+    for vol in svc.get("volumes") or []:
+        src = vol.split(":")[0] if isinstance(vol, str) else vol.get("source", "")
+        if src and not src.startswith((".", "/", "~")) and src not in volumes:
+            sys.exit(f"service {name} mounts volume {src}, which is not declared")
+print(" ".join(sorted(services)))') || return 1
     printf 'parsed; services: %s\n' "$services"
 }
 
