@@ -34,7 +34,8 @@ image_tools_install() {
     command -v curl >/dev/null 2>&1 || need+=(curl ca-certificates)
     command -v psql >/dev/null 2>&1 || need+=(postgresql-client)
     command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
-    command -v python3 >/dev/null 2>&1 || need+=(python3 python3-venv)
+    # Debian's python3 makes venvs only with python3-venv (ensurepip).
+    python3 -c 'import ensurepip' >/dev/null 2>&1 || need+=(python3 python3-venv)
     if ((${#need[@]})); then
         svc_apt_install "${need[@]}"
     fi
