@@ -2,16 +2,22 @@
 #
 #   docker build -t coupon-issuer .
 #   docker compose up        (with Redis and Postgres; see docker-compose.yml)
+#
+# scripts/image-test builds this file unchanged and runs the image here (docs/deployment.md).
 
 # ---- build ------------------------------------------------------------------
 FROM rust:1-bookworm AS builder
 WORKDIR /app
 
-# Dependencies first, in their own layer: build them against stub sources so
-# that editing src/ does not rebuild every crate.
+# Dependencies first, in their own layer: build them against stub sources so that editing src/
+# does not rebuild every crate. Cargo refuses a manifest whose targets have no file, so every
+# [[bench]] and [[example]] in Cargo.toml gets an empty stub here too (the real ones are not in
+# the build context: only the binary is built).
 COPY Cargo.toml Cargo.lock ./
-RUN mkdir src \
-    && echo 'fn main() {}' > src/main.rs \
+RUN mkdir -p src benches examples/bench \
+    && for stub in src/main.rs benches/metrics_hot_path.rs examples/bench/main.rs; do \
+        echo 'fn main() {}' > "$stub"; \
+    done \
     && : > src/lib.rs \
     && cargo build --release --locked --bin coupon-issuer \
     && rm -rf src \
@@ -20,29 +26,38 @@ RUN mkdir src \
         target/release/deps/libcoupon_issuer-* \
         target/release/.fingerprint/coupon-issuer-*
 
-# The real sources. lua/ and migrations/ are embedded at compile time
-# (include_str! / sqlx::migrate!), so the runtime image does not need them.
+# The real sources. lua/, migrations/ and assets/ are compiled in (include_str! /
+# sqlx::migrate!), so the runtime image does not need them.
 COPY src ./src
 COPY lua ./lua
 COPY migrations ./migrations
+COPY assets ./assets
 RUN touch src/main.rs src/lib.rs \
     && cargo build --release --locked --bin coupon-issuer \
     && cp target/release/coupon-issuer /usr/local/bin/coupon-issuer
 
 # ---- runtime ----------------------------------------------------------------
 FROM debian:bookworm-slim
+# ca-certificates: the system roots for TLS to a managed Redis or Postgres (SSL_CERT_FILE or a
+# private CA file add to them). curl: the HEALTHCHECK.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates curl \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin coupon
+    && groupadd --system --gid 10001 coupon \
+    && useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin coupon
 COPY --from=builder /usr/local/bin/coupon-issuer /usr/local/bin/coupon-issuer
 
-USER coupon
+# Numeric, so that Kubernetes' runAsNonRoot can tell the user is not root without a passwd file.
+USER 10001:10001
 ENV LISTEN_ADDR=0.0.0.0:8080 \
     LOG_FORMAT=json \
     RUST_LOG=info
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
     CMD curl -fsS -o /dev/null http://127.0.0.1:8080/readyz || exit 1
+# Exec form: the service is PID 1 and gets SIGTERM itself. It handles it (src/main.rs: stop
+# accepting, finish requests in flight within SHUTDOWN_TIMEOUT_SECS, let the writer finish its
+# batch, exit 0) and starts no child processes, so no init (tini) is needed to forward signals
+# or reap zombies.
 ENTRYPOINT ["coupon-issuer"]
 CMD ["serve"]
