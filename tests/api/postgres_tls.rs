@@ -48,8 +48,9 @@ impl TestCa {
         }
     }
 
-    fn path(&self) -> &str {
-        self.file.to_str().unwrap()
+    /// The query string that trusts this CA under `mode`.
+    fn trusted_under(&self, mode: &str) -> String {
+        format!("sslmode={mode}&sslrootcert={}", self.file.display())
     }
 }
 
@@ -77,15 +78,19 @@ async fn run(database_url: &str, args: &[&str]) -> Output {
     cli(&env, args).await
 }
 
+async fn migrates(database_url: &str) {
+    let out = run(database_url, &["migrate"]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
 #[tokio::test]
 async fn the_service_issues_and_stores_over_tls_in_every_mode() {
     let ca = TestCa::new("coupon test CA");
     let pg = OwnPostgres::start_with_tls(&ca.server());
-    let root = format!("sslrootcert={}", ca.path());
     for tls in [
         "sslmode=require".to_owned(),
-        format!("sslmode=verify-ca&{root}"),
-        format!("sslmode=verify-full&{root}"),
+        ca.trusted_under("verify-ca"),
+        ca.trusted_under("verify-full"),
     ] {
         // A database that does not exist yet: the connection that creates it uses TLS too.
         let database_url = url(&pg, "127.0.0.1", &tls);
@@ -107,17 +112,8 @@ async fn the_service_issues_and_stores_over_tls_in_every_mode() {
 async fn migrate_and_the_cli_work_over_verify_full() {
     let ca = TestCa::new("coupon test CA");
     let pg = OwnPostgres::start_with_tls(&ca.server());
-    let database_url = url(
-        &pg,
-        "localhost",
-        &format!("sslmode=verify-full&sslrootcert={}", ca.path()),
-    );
-    let migrated = run(&database_url, &["migrate"]).await;
-    assert!(
-        migrated.status.success(),
-        "{}",
-        String::from_utf8_lossy(&migrated.stderr)
-    );
+    let database_url = url(&pg, "localhost", &ca.trusted_under("verify-full"));
+    migrates(&database_url).await;
     // An event written through the CLI, and read back by it.
     let event = crate::helpers::event_body("UTC", today_utc(), today_utc(), ("10:00", "12:00"), 5);
     let file = std::env::temp_dir().join(format!("coupon-tls-event-{}.json", Uuid::new_v4().simple()));
@@ -137,12 +133,12 @@ async fn a_certificate_the_url_does_not_trust_stops_the_start_in_one_line() {
     let pg = OwnPostgres::start_with_tls(&ca.server());
     let cases = [
         // Signed by a CA the URL does not name.
-        ("127.0.0.1", format!("sslmode=verify-full&sslrootcert={}", other.path())),
-        ("127.0.0.1", format!("sslmode=verify-ca&sslrootcert={}", other.path())),
+        ("127.0.0.1", other.trusted_under("verify-full")),
+        ("127.0.0.1", other.trusted_under("verify-ca")),
         // As libpq: `require` with a root certificate checks the server against it.
-        ("127.0.0.1", format!("sslmode=require&sslrootcert={}", other.path())),
+        ("127.0.0.1", other.trusted_under("require")),
         // The right CA, but 127.0.0.2 is not a name the certificate was issued for.
-        ("127.0.0.2", format!("sslmode=verify-full&sslrootcert={}", ca.path())),
+        ("127.0.0.2", ca.trusted_under("verify-full")),
     ];
     for (host, tls) in cases {
         let out = run(&url(&pg, host, &tls), &["serve"]).await;
@@ -155,15 +151,5 @@ async fn a_certificate_the_url_does_not_trust_stops_the_start_in_one_line() {
         );
     }
     // The same server with the right CA and name: the refusals above were the certificate's.
-    let trusted = url(
-        &pg,
-        "127.0.0.2",
-        &format!("sslmode=verify-ca&sslrootcert={}", ca.path()),
-    );
-    let migrated = run(&trusted, &["migrate"]).await;
-    assert!(
-        migrated.status.success(),
-        "{}",
-        String::from_utf8_lossy(&migrated.stderr)
-    );
+    migrates(&url(&pg, "127.0.0.2", &ca.trusted_under("verify-ca"))).await;
 }
