@@ -5,6 +5,24 @@ use std::time::Duration;
 
 use clap::Args;
 
+/// A setting the service cannot start with. Its message names the setting as the operator
+/// sets it (`DATABASE_URL: invalid port number`), and `main` prints it as one line.
+#[derive(Debug, thiserror::Error)]
+#[error("{setting}: {reason}")]
+pub struct SettingError {
+    pub setting: &'static str,
+    pub reason: String,
+}
+
+impl SettingError {
+    pub fn new(setting: &'static str, reason: impl std::fmt::Display) -> Self {
+        Self {
+            setting,
+            reason: reason.to_string(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
     /// Address the HTTP server listens on. Port 0 picks a free port.

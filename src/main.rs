@@ -2,6 +2,8 @@
 //! `reconcile` compares (and repairs) Redis against Postgres; `events` and `inspect` are the
 //! admin CLI (see `coupon_issuer::cli`); `compare` runs the strategy lab.
 
+use std::process::ExitCode;
+
 use clap::{Parser, Subcommand};
 use coupon_issuer::config::Settings;
 use coupon_issuer::startup::Application;
@@ -52,17 +54,27 @@ enum Command {
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
     let command = Cli::parse().command;
     // The admin commands print tables on stdout; only warnings go to the log (stderr).
     match command {
         Command::Events { .. } | Command::Inspect { .. } => telemetry::init_with_default("warn"),
         _ => telemetry::init(),
     }
+    match run(command).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", one_line(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve(settings) => serve(settings).await,
         Command::Migrate { database_url } => {
-            let db = store::connect(&database_url, 1).await?;
+            let db = store::connect(&store::DatabaseUrl::parse(&database_url)?, 1).await?;
             store::migrate(&db).await?;
             tracing::info!("migrations applied");
             Ok(())
@@ -72,20 +84,35 @@ async fn main() -> anyhow::Result<()> {
             print!("{}", report.render(args.repair));
             std::process::exit(report.exit_code());
         }
-        Command::Events { connection, command } => admin(cli::run_events(&connection, command).await),
-        Command::Inspect { connection, args } => admin(cli::run_inspect(&connection, args).await),
+        Command::Events { connection, command } => cli::run_events(&connection, command).await,
+        Command::Inspect { connection, args } => cli::run_inspect(&connection, args).await,
         Command::Compare(args) => coupon_issuer::lab::compare::run(args).await,
     }
 }
 
-/// An admin command's failure is a message for the person who typed it (the field at fault,
-/// the missing event), not a backtrace: printed on one line, exit status 1.
-fn admin(result: anyhow::Result<()>) -> anyhow::Result<()> {
-    if let Err(e) = result {
-        eprintln!("error: {e:#}");
-        std::process::exit(1);
+/// A failure is a message for the person who started the command (the setting at fault, the
+/// missing event), not a backtrace: the error and its causes, on one line, exit status 1.
+/// (anyhow's `Debug`, which `main` returning a `Result` prints, spreads the causes over
+/// several lines and adds a backtrace when RUST_BACKTRACE is set.) A cause whose text an
+/// outer message already quotes (an error that shows its source in its own message) is said
+/// once.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.contains(text.trim()) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
     }
-    Ok(())
+    line.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {

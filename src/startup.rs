@@ -47,10 +47,14 @@ impl StopHandle {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let db = store::connect(&settings.database_url, settings.database_max_connections).await?;
+        // Every setting that names a server is parsed (and its TLS files read) before anything
+        // connects: a mistake stops the start at once, with one line that names the setting.
+        let database = store::DatabaseUrl::parse(&settings.database_url)?;
+        let redis = settings.redis_target()?;
+
+        let db = store::connect(&database, settings.database_max_connections).await?;
         store::migrate(&db).await?;
 
-        let redis = settings.redis_target()?;
         tracing::info!(redis = %redis.describe(), "redis");
         let keys = Keys::new(&settings.redis_key_prefix);
         let issuer = Issuer::new(

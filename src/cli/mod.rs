@@ -64,9 +64,10 @@ struct Session {
 impl Connection {
     /// Connects (creating the database and applying migrations if needed, as `serve` does).
     async fn open(&self) -> anyhow::Result<Session> {
-        let db = store::connect(&self.database_url, 2).await?;
-        store::migrate(&db).await?;
+        let database = store::DatabaseUrl::parse(&self.database_url)?;
         let redis = RedisTarget::parse(&self.redis_url, self.redis_cluster_nodes.as_deref())?;
+        let db = store::connect(&database, 2).await?;
+        store::migrate(&db).await?;
         // The CLI is not on a hot path: give Redis more time than a request would get.
         let timeout = Duration::from_secs(5);
         // Remembers no sold-out answers (it issues nothing); its fence is then zero, and a CLI

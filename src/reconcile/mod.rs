@@ -14,7 +14,6 @@ pub mod snapshot;
 #[cfg(test)]
 mod tests;
 
-use anyhow::Context;
 use chrono::{NaiveDate, Utc};
 use clap::Args;
 use sqlx::PgPool;
@@ -103,15 +102,16 @@ impl Report {
 
 /// Compares (and with `repair`, repairs) every selected event day.
 pub async fn run(args: &ReconcileArgs) -> anyhow::Result<Report> {
+    let database = crate::store::DatabaseUrl::parse(&args.database_url)?;
+    let redis = crate::redis_target::RedisTarget::parse(&args.redis_url, args.redis_cluster_nodes.as_deref())?;
     // Not store::connect: a mistyped DATABASE_URL must fail, not create an empty database.
     let db = PgPoolOptions::new()
         .max_connections(2)
         .acquire_timeout(std::time::Duration::from_secs(5))
-        .connect(&args.database_url)
+        .connect_with(database.options().clone())
         .await
-        .context("cannot connect to Postgres")?;
-    let mut redis = crate::redis_target::RedisTarget::parse(&args.redis_url, args.redis_cluster_nodes.as_deref())?
-        .multiplexed(std::time::Duration::from_secs(5))?;
+        .map_err(crate::store::ConnectError::from)?;
+    let mut redis = redis.multiplexed(std::time::Duration::from_secs(5))?;
     let keys = Keys::new(&args.redis_key_prefix);
     let ttl = chrono::Duration::hours(args.day_key_ttl_hours as i64);
     let stuck_ms = args.stuck_after_secs * 1000;

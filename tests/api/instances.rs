@@ -12,7 +12,7 @@ pub use cluster::OwnCluster;
 // For the tests that only read and write on a cluster (they may share scripts/test's).
 #[allow(unused_imports)]
 pub use cluster::{primary_port_at, shared_cluster_url, shared_or_own_cluster};
-pub use servers::{OwnPostgres, OwnRedis, Service};
+pub use servers::{OwnPostgres, OwnRedis, ServerTls, Service};
 
 impl Service {
     /// Starts this build's `coupon-issuer serve` on a free port.

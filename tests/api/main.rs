@@ -38,3 +38,7 @@ mod instances;
 mod cluster;
 mod cluster_shards;
 mod cluster_support;
+
+// Issue 13: TLS to Postgres; bad settings stop the start in one line.
+mod postgres_tls;
+mod settings;

@@ -148,16 +148,46 @@ pub struct OwnPostgres {
     pub port: u16,
     bin: PathBuf,
     dir: TempDir,
+    /// More `-c name=value` server settings (TLS).
+    settings: String,
+}
+
+/// A server certificate (the chain, PEM) and its private key (PEM), for `start_with_tls`.
+pub struct ServerTls {
+    pub cert_pem: String,
+    pub key_pem: String,
 }
 
 impl OwnPostgres {
     pub fn start() -> Self {
+        let pg = Self::init("");
+        pg.start_again();
+        pg
+    }
+
+    /// With `ssl=on` and `tls`'s certificate, listening on 127.0.0.1 and 127.0.0.2 (a second
+    /// address, for a host name the certificate does not hold), and accepting TCP connections
+    /// only over TLS: a client that connected has used TLS.
+    pub fn start_with_tls(tls: &ServerTls) -> Self {
+        let pg = Self::init("-c ssl=on -c listen_addresses=127.0.0.1,127.0.0.2");
+        let data = PathBuf::from(pg.data());
+        // Postgres refuses a key that others may read; both belong to the user it runs as.
+        pg.write_owned(&data.join("server.crt"), &tls.cert_pem, 0o644);
+        pg.write_owned(&data.join("server.key"), &tls.key_pem, 0o600);
+        let hba = "local all all trust\nhostssl all all 127.0.0.0/8 trust\nhostnossl all all all reject\n";
+        pg.write_owned(&data.join("pg_hba.conf"), hba, 0o600);
+        pg.start_again();
+        pg
+    }
+
+    fn init(settings: &str) -> Self {
         let dir = TempDir::new("pg");
         let bin = postgres_bin_dir();
         let pg = Self {
             port: free_port(),
             bin,
             dir,
+            settings: settings.to_owned(),
         };
         if is_root() {
             // initdb refuses to run as root: the cluster belongs to the postgres user.
@@ -168,8 +198,16 @@ impl OwnPostgres {
             "initdb",
             &["-D", &data, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"],
         );
-        pg.start_again();
         pg
+    }
+
+    fn write_owned(&self, path: &Path, contents: &str, mode: u32) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::write(path, contents).unwrap();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+        if is_root() {
+            std::os::unix::fs::chown(path, postgres_uid(), None).unwrap();
+        }
     }
 
     /// The URL of database `name` on it (the service creates the database).
@@ -179,9 +217,10 @@ impl OwnPostgres {
 
     pub fn start_again(&self) {
         let options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200 {}",
             self.port,
-            self.dir.0.display()
+            self.dir.0.display(),
+            self.settings
         );
         let log = self.dir.0.join("log");
         let data = self.data();
