@@ -357,26 +357,22 @@ fn add_errors<'a>(operation: &mut Operation, errors: impl Iterator<Item = &'a Ap
         let mut response = ResponseBuilder::new()
             .description(codes.join("; "))
             .content("application/json", content);
-        if status == 503 || status == 429 {
+        let header = match status {
+            429 | 503 => Some(("Retry-After", Type::Integer, "Seconds to wait before retrying")),
+            405 => Some((
+                "Allow",
+                Type::String,
+                "The methods this path answers, such as `GET, PATCH`",
+            )),
+            401 => Some(("WWW-Authenticate", Type::String, "`Bearer`")),
+            _ => None,
+        };
+        if let Some((name, schema_type, description)) = header {
             let header = HeaderBuilder::new()
-                .schema(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(0)))
-                .description(Some("Seconds to wait before retrying"))
+                .schema(ObjectBuilder::new().schema_type(schema_type))
+                .description(Some(description))
                 .build();
-            response = response.header("Retry-After", header);
-        }
-        if status == 405 {
-            let header = HeaderBuilder::new()
-                .schema(ObjectBuilder::new().schema_type(Type::String))
-                .description(Some("The methods this path answers, such as `GET, PATCH`"))
-                .build();
-            response = response.header("Allow", header);
-        }
-        if status == 401 {
-            let header = HeaderBuilder::new()
-                .schema(ObjectBuilder::new().schema_type(Type::String))
-                .description(Some("`Bearer`"))
-                .build();
-            response = response.header("WWW-Authenticate", header);
+            response = response.header(name, header);
         }
         operation
             .responses
