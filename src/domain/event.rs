@@ -18,7 +18,25 @@ pub const MAX_PERIOD_DAYS: i64 = 366;
 /// The largest daily limit: far above any real drop, and small enough to stay exact everywhere.
 pub const MAX_DAILY_LIMIT: i64 = 100_000_000;
 pub const MAX_VALID_DAYS_AFTER_END: i64 = 3650;
+/// In characters, counted as sent (before trimming), as JSON Schema's `maxLength` counts them.
 pub const MAX_NAME_LEN: usize = 200;
+/// A percent discount is from 1 to this.
+pub const MAX_PERCENT: i64 = 100;
+/// The years an event's dates may fall in.
+pub const YEARS: std::ops::RangeInclusive<i32> = 2000..=2099;
+
+/// Why an event definition was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EventError {
+    /// A field on its own is missing, malformed or out of range: what the OpenAPI schema of
+    /// [`NewEventRequest`] describes, field by field.
+    #[error("{0}")]
+    Field(String),
+    /// Every field is fine on its own, but they do not fit together (an end before the start,
+    /// more shards than the daily limit): rules a JSON schema cannot state.
+    #[error("{0}")]
+    Combination(String),
+}
 
 /// A daily limit as the API takes it: from 1 to [`MAX_DAILY_LIMIT`].
 pub fn parse_daily_limit(limit: i64) -> Result<u32, String> {
@@ -34,17 +52,27 @@ pub fn parse_daily_limit(limit: i64) -> Result<u32, String> {
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Discount {
     /// `value` percent off, 1 to 100.
-    Percent { value: i64 },
+    Percent {
+        #[serde(deserialize_with = "super::whole::whole")]
+        #[schema(schema_with = super::event_schema::percent)]
+        value: i64,
+    },
     /// `value` off in the currency's minor-free unit (5000 KRW), with an ISO 4217 code.
-    Amount { value: i64, currency: String },
+    Amount {
+        #[serde(deserialize_with = "super::whole::whole")]
+        #[schema(schema_with = super::event_schema::amount)]
+        value: i64,
+        #[schema(schema_with = super::event_schema::currency)]
+        currency: String,
+    },
 }
 
 impl Discount {
     fn validate(self) -> Result<Self, String> {
         match &self {
-            Discount::Percent { value } if !(1..=100).contains(value) => {
-                Err("discount.value: a percent discount must be from 1 to 100".into())
-            }
+            Discount::Percent { value } if !(1..=MAX_PERCENT).contains(value) => Err(format!(
+                "discount.value: a percent discount must be from 1 to {MAX_PERCENT}"
+            )),
             Discount::Amount { value, .. } if *value < 1 => {
                 Err("discount.value: an amount discount must be at least 1".into())
             }
@@ -73,35 +101,49 @@ impl Discount {
     "discount": {"kind": "percent", "value": 50}
 }))]
 pub struct NewEventRequest {
-    /// 1 to 200 characters.
+    /// 1 to 200 characters, not all blank (leading and trailing blanks are dropped); no NUL,
+    /// which Postgres text cannot hold.
+    #[schema(schema_with = super::event_schema::name)]
     pub name: String,
     /// An IANA time zone name; every date and time of the event is local to it.
-    #[schema(example = "Asia/Seoul")]
+    #[schema(schema_with = super::event_schema::timezone)]
     pub timezone: String,
     /// First day of the event, "YYYY-MM-DD" (years 2000 to 2099).
-    #[schema(format = Date, example = "2026-05-01")]
+    #[schema(schema_with = super::event_schema::date)]
     pub starts_on: String,
-    /// Last day, inclusive; at most 366 days after `starts_on`.
-    #[schema(format = Date, example = "2026-05-05")]
+    /// Last day, inclusive; less than 366 days after `starts_on` (else 422).
+    #[schema(schema_with = super::event_schema::date)]
     pub ends_on: String,
     /// When each day's window opens, "HH:MM" local time.
-    #[schema(pattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$", example = "13:00")]
+    #[schema(
+        pattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$",
+        min_length = 5,
+        max_length = 5,
+        example = "13:00"
+    )]
     pub daily_open: String,
     /// When it closes, "HH:MM" or "24:00"; earlier than `daily_open` crosses midnight.
-    #[schema(pattern = "^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$", example = "15:00")]
+    #[schema(
+        pattern = "^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$",
+        min_length = 5,
+        max_length = 5,
+        example = "15:00"
+    )]
     pub daily_close: String,
     /// Coupons per event day, 1 to 100,000,000.
-    #[schema(minimum = 1, maximum = 100_000_000, example = 100)]
+    #[serde(deserialize_with = "super::whole::whole")]
+    #[schema(schema_with = super::event_schema::daily_limit)]
     pub daily_limit: i64,
     /// Coupons stay usable this many days after `ends_on` (0 to 3650).
-    #[schema(minimum = 0, maximum = 3650, example = 30)]
+    #[serde(deserialize_with = "super::whole::whole")]
+    #[schema(schema_with = super::event_schema::valid_days_after_end)]
     pub valid_days_after_end: i64,
     pub discount: Discount,
     /// Split each day's stock over this many buckets, 1 to 64 (default 1: unsharded), for a
     /// drop hotter than one Redis core. At most `daily_limit`. A sharded event's limit can be
-    /// lowered but not raised.
-    #[serde(default)]
-    #[schema(minimum = 1, maximum = 64, example = 1)]
+    /// lowered but not raised. Null or absent: 1.
+    #[serde(default, deserialize_with = "super::whole::optional_whole")]
+    #[schema(schema_with = super::event_schema::shards)]
     pub shards: Option<i64>,
 }
 
@@ -122,40 +164,62 @@ pub struct NewEvent {
 impl NewEvent {
     /// Every rule of an event definition. Each error message starts with the field it is about.
     pub fn parse(req: NewEventRequest) -> Result<Self, String> {
+        Self::check(req).map_err(|e| e.to_string())
+    }
+
+    /// [`parse`](Self::parse), telling a bad field from fields that do not fit together (the
+    /// API answers 400 and 422).
+    pub fn check(req: NewEventRequest) -> Result<Self, EventError> {
+        use EventError::{Combination, Field};
+        if req.name.chars().count() > MAX_NAME_LEN || req.name.contains('\0') {
+            return Err(Field(format!(
+                "name: must be 1 to {MAX_NAME_LEN} characters, without NUL"
+            )));
+        }
         let name = req.name.trim().to_owned();
-        if name.is_empty() || name.chars().count() > MAX_NAME_LEN {
-            return Err(format!("name: must be 1 to {MAX_NAME_LEN} characters"));
+        if name.is_empty() {
+            return Err(Field("name: must not be blank".into()));
         }
         let timezone: Tz = req.timezone.parse().map_err(|_| {
-            format!(
+            Field(format!(
                 "timezone: {:?} is not an IANA time zone name like \"Asia/Seoul\"",
                 req.timezone
-            )
+            ))
         })?;
-        let starts_on = parse_date(&req.starts_on).map_err(|e| format!("starts_on: {e}"))?;
-        let ends_on = parse_date(&req.ends_on).map_err(|e| format!("ends_on: {e}"))?;
-        if ends_on < starts_on {
-            return Err("ends_on: must not be before starts_on".into());
+        let starts_on = parse_date(&req.starts_on).map_err(|e| Field(format!("starts_on: {e}")))?;
+        let ends_on = parse_date(&req.ends_on).map_err(|e| Field(format!("ends_on: {e}")))?;
+        let open = TimeOfDay::parse(&req.daily_open).map_err(|e| Field(format!("daily_open: {e}")))?;
+        if open == TimeOfDay::END_OF_DAY {
+            return Err(Field("daily_open: must be before 24:00 (use 00:00)".into()));
         }
-        if (ends_on - starts_on).num_days() >= MAX_PERIOD_DAYS {
-            return Err(format!("ends_on: an event may last at most {MAX_PERIOD_DAYS} days"));
-        }
-        let open = TimeOfDay::parse(&req.daily_open).map_err(|e| format!("daily_open: {e}"))?;
-        let close = TimeOfDay::parse(&req.daily_close).map_err(|e| format!("daily_close: {e}"))?;
-        let window = DailyWindow::new(open, close)?;
+        let close = TimeOfDay::parse(&req.daily_close).map_err(|e| Field(format!("daily_close: {e}")))?;
         if !(0..=MAX_VALID_DAYS_AFTER_END).contains(&req.valid_days_after_end) {
-            return Err(format!(
+            return Err(Field(format!(
                 "valid_days_after_end: must be from 0 to {MAX_VALID_DAYS_AFTER_END}"
-            ));
+            )));
         }
-        let daily_limit = parse_daily_limit(req.daily_limit).map_err(|e| format!("daily_limit: {e}"))?;
+        let daily_limit = parse_daily_limit(req.daily_limit).map_err(|e| Field(format!("daily_limit: {e}")))?;
         let shards = match req.shards {
-            Some(n) => Shards::parse(n).map_err(|e| format!("shards: {e}"))?,
+            Some(n) => Shards::parse(n).map_err(|e| Field(format!("shards: {e}")))?,
             None => Shards::ONE,
         };
+        let discount = req.discount.validate().map_err(Field)?;
+        let valid_days_after_end =
+            u32::try_from(req.valid_days_after_end).map_err(|_| Field("valid_days_after_end: out of range".into()))?;
+
+        // Each field is well formed; now how they fit together.
+        if ends_on < starts_on {
+            return Err(Combination("ends_on: must not be before starts_on".into()));
+        }
+        if (ends_on - starts_on).num_days() >= MAX_PERIOD_DAYS {
+            return Err(Combination(format!(
+                "ends_on: an event may last at most {MAX_PERIOD_DAYS} days"
+            )));
+        }
+        let window = DailyWindow::new(open, close).map_err(Combination)?;
         if u32::from(shards.get()) > daily_limit {
             // A bucket with no stock at all would only ever answer sold out.
-            return Err("shards: must not exceed daily_limit".into());
+            return Err(Combination("shards: must not exceed daily_limit".into()));
         }
         Ok(Self {
             name,
@@ -164,9 +228,8 @@ impl NewEvent {
             ends_on,
             window,
             daily_limit,
-            valid_days_after_end: u32::try_from(req.valid_days_after_end)
-                .map_err(|_| "valid_days_after_end: out of range")?,
-            discount: req.discount.validate()?,
+            valid_days_after_end,
+            discount,
             shards,
         })
     }
@@ -176,8 +239,12 @@ impl NewEvent {
 /// positive milliseconds, which is all the issue script parses.
 fn parse_date(s: &str) -> Result<NaiveDate, String> {
     let date = parse_day(s).ok_or_else(|| format!("{s:?} is not a date \"YYYY-MM-DD\""))?;
-    if !(2000..=2099).contains(&date.year()) {
-        return Err(format!("{s:?} is outside the years 2000 to 2099"));
+    if !YEARS.contains(&date.year()) {
+        return Err(format!(
+            "{s:?} is outside the years {} to {}",
+            YEARS.start(),
+            YEARS.end()
+        ));
     }
     Ok(date)
 }

@@ -11,14 +11,17 @@ use super::error::ApiError;
 use crate::domain::{DayStatus, EventId, parse_day};
 use crate::store;
 
+/// Unknown parameters are refused (400), as unknown fields of a JSON body are: a misspelt
+/// `day` must not silently count today.
 #[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct CountQuery {
     /// The event (required).
-    #[param(required = true, format = Uuid, example = "0b7e0c8e-2f4a-4e7b-9a51-3c1f6a2d9e10")]
+    #[param(value_type = EventId, required = true)]
     event_id: Option<String>,
     /// The event day, "YYYY-MM-DD"; default: the day on now, by the Redis clock.
-    #[param(format = Date, example = "2026-05-01")]
+    #[param(value_type = String, required = false, format = Date, pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$", min_length = 10, max_length = 10, example = "2026-05-01")]
     day: Option<String>,
 }
 

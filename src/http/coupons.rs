@@ -25,7 +25,7 @@ pub struct CouponList {
     get,
     path = "/v1/users/{user_id}/coupons",
     tag = "coupons",
-    params(("user_id" = String, Path, description = "1 to 64 characters of `A-Z a-z 0-9 . _ : @ -`", example = "alice")),
+    params(("user_id" = UserId, Path, description = "The user")),
     responses((status = 200, description = "The user's coupons, newest first (at most 1,000)", body = CouponList)),
 )]
 pub async fn for_user(
@@ -42,9 +42,9 @@ pub async fn for_user(
 #[serde(deny_unknown_fields)]
 pub struct RedeemRequest {
     /// The user redeeming; must be the coupon's holder. Required with `AUTH_MODE=body`; with
-    /// `jwt` optional, and if given it must be the token's.
+    /// `jwt` optional, and if given it must be the token's. (The document served says which.)
     #[serde(default)]
-    #[schema(example = "alice")]
+    #[schema(value_type = UserId, required = true)]
     user_id: Option<String>,
 }
 
@@ -53,7 +53,7 @@ pub struct RedeemRequest {
     post,
     path = "/v1/coupons/{coupon_id}/redeem",
     tag = "coupons",
-    params(("coupon_id" = String, Path, format = Uuid, description = "The coupon id", example = "019a2b3c-4d5e-7f60-8a9b-0c1d2e3f4a5b")),
+    params(("coupon_id" = CouponId, Path, description = "The coupon id")),
     request_body = RedeemRequest,
     responses((status = 200, description = "Redeemed: the coupon with `redeemed_at` set", body = Coupon)),
 )]

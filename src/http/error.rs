@@ -17,6 +17,10 @@ pub enum ApiError {
     /// Malformed JSON, a missing or badly typed field, a bad id: the message names the field.
     #[error("{0}")]
     InvalidRequest(String),
+    /// An event definition whose fields are each valid but do not fit together (it ends before
+    /// it starts, has more shards than its daily limit): rules the OpenAPI schema cannot state.
+    #[error("{0}")]
+    InvalidCombination(String),
     #[error("a valid admin token is required (Authorization: Bearer <token>)")]
     Unauthorized,
     #[error("no such event")]
@@ -25,6 +29,10 @@ pub enum ApiError {
     CouponNotFound,
     #[error("no such route")]
     RouteNotFound,
+    /// A known path, asked with a method it does not answer; carries the ones it does, as the
+    /// `Allow` header lists them ("GET, PATCH").
+    #[error("this path answers only {0}")]
+    MethodNotAllowed(String),
     #[error("this coupon belongs to another user")]
     NotOwner,
     #[error("coupons are not being issued yet: the event or today's window has not opened")]
@@ -104,10 +112,12 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::InvalidRequest(_) => "invalid_request",
+            Self::InvalidCombination(_) => "invalid_combination",
             Self::Unauthorized => "unauthorized",
             Self::EventNotFound => "event_not_found",
             Self::CouponNotFound => "coupon_not_found",
             Self::RouteNotFound => "not_found",
+            Self::MethodNotAllowed(_) => "method_not_allowed",
             Self::NotOwner => "not_owner",
             Self::NotOpen => "not_open",
             Self::Closed => "closed",
@@ -145,6 +155,8 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            Self::InvalidCombination(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::NotOwner | Self::NotOpen | Self::Closed => StatusCode::FORBIDDEN,
             Self::EventNotFound | Self::CouponNotFound | Self::RouteNotFound => StatusCode::NOT_FOUND,
@@ -186,6 +198,11 @@ impl ResponseError for ApiError {
             }
             Self::RateLimited(secs) => {
                 response.insert_header((header::RETRY_AFTER, HeaderValue::from(*secs)));
+            }
+            Self::MethodNotAllowed(allow) => {
+                if let Ok(allow) = HeaderValue::from_str(allow) {
+                    response.insert_header((header::ALLOW, allow));
+                }
             }
             _ => {}
         }

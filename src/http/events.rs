@@ -9,7 +9,9 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{Admin, JsonBody};
-use crate::domain::{Discount, Event, EventId, NewEvent, NewEventRequest, TimeOfDay, parse_daily_limit};
+use crate::domain::{
+    Discount, Event, EventError, EventId, NewEvent, NewEventRequest, TimeOfDay, daily_limit_schema, parse_daily_limit,
+};
 use crate::store::events::SetLimit;
 
 /// An event as the API shows it.
@@ -91,7 +93,10 @@ pub async fn create(
     state: web::Data<AppState>,
     body: JsonBody<NewEventRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let spec = NewEvent::parse(body.0).map_err(ApiError::InvalidRequest)?;
+    let spec = NewEvent::check(body.0).map_err(|e| match e {
+        EventError::Field(m) => ApiError::InvalidRequest(m),
+        EventError::Combination(m) => ApiError::InvalidCombination(m),
+    })?;
     let event = state.catalog.create(spec).await?;
     tracing::Span::current().record("event_id", tracing::field::display(event.id));
     tracing::info!(name = %event.name, daily_limit = event.daily_limit, "event created");
@@ -118,7 +123,7 @@ pub async fn list(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, 
     path = "/v1/events/{id}",
     tag = "admin",
     security(("admin_token" = [])),
-    params(("id" = String, Path, format = Uuid, description = "The event id", example = "0b7e0c8e-2f4a-4e7b-9a51-3c1f6a2d9e10")),
+    params(("id" = EventId, Path, description = "The event id")),
     responses((status = 200, description = "The event", body = EventView)),
 )]
 pub async fn show(_: Admin, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
@@ -131,7 +136,8 @@ pub async fn show(_: Admin, state: web::Data<AppState>, id: web::Path<String>) -
 #[serde(deny_unknown_fields)]
 pub struct LimitChange {
     /// From 1 to 100,000,000.
-    #[schema(example = 150)]
+    #[serde(deserialize_with = "crate::domain::whole")]
+    #[schema(schema_with = daily_limit_schema)]
     daily_limit: i64,
 }
 
@@ -149,7 +155,7 @@ pub struct LimitChange {
     path = "/v1/events/{id}",
     tag = "admin",
     security(("admin_token" = [])),
-    params(("id" = String, Path, format = Uuid, description = "The event id", example = "0b7e0c8e-2f4a-4e7b-9a51-3c1f6a2d9e10")),
+    params(("id" = EventId, Path, description = "The event id")),
     request_body = LimitChange,
     responses((status = 200, description = "The event with its new limit, in force", body = EventView)),
 )]

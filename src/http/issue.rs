@@ -17,12 +17,12 @@ use crate::issuing::IssueOutcome;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IssueRequest {
-    #[schema(format = Uuid, example = "0b7e0c8e-2f4a-4e7b-9a51-3c1f6a2d9e10")]
+    #[schema(value_type = EventId)]
     event_id: String,
-    /// 1 to 64 characters of `A-Z a-z 0-9 . _ : @ -`. Required with `AUTH_MODE=body` (trusted as
-    /// given: authenticate upstream); with `jwt` optional, and if given it must be the token's.
+    /// Required with `AUTH_MODE=body` (trusted as given: authenticate upstream); with `jwt`
+    /// optional, and if given it must be the token's. (The document served says which.)
     #[serde(default)]
-    #[schema(example = "alice")]
+    #[schema(value_type = UserId, required = true)]
     user_id: Option<String>,
 }
 

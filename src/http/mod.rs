@@ -17,6 +17,7 @@ mod live;
 mod metrics;
 mod observe;
 pub mod openapi;
+mod openapi_links;
 
 use std::sync::Arc;
 
@@ -24,7 +25,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
 use actix_web::middleware::{Next, from_fn};
-use actix_web::{ResponseError, Route, web};
+use actix_web::{Resource, ResponseError, Route, web};
 use sqlx::PgPool;
 use tokio::sync::Semaphore;
 
@@ -62,6 +63,7 @@ pub struct AppState {
 pub fn routes(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
         let lab = state.lab.clone();
+        let jwt = state.jwt.is_some();
         cfg.app_data(state)
             .app_data(
                 web::QueryConfig::default()
@@ -70,19 +72,19 @@ pub fn routes(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceConfig
             .app_data(
                 web::PathConfig::default().error_handler(|e, _| ApiError::InvalidRequest(format!("path: {e}")).into()),
             )
-            .service(openapi::swagger_ui())
+            .service(openapi::swagger_ui(jwt))
             .service(web::redirect("/swagger-ui", "/swagger-ui/"));
-        for (method, path, handler) in root_routes() {
-            cfg.route(path, handler.method(method));
+        for resource in resources(root_routes()) {
+            cfg.service(resource);
         }
         for (path, handler) in operator_routes() {
             cfg.route(path, handler);
         }
-        let v1 = v1_routes().into_iter().fold(
+        let v1 = resources(v1_routes()).into_iter().fold(
             web::scope("/v1")
                 .wrap(from_fn(shed))
                 .wrap(from_fn(limits::limit_clients)),
-            |scope, (method, path, handler)| scope.route(path, handler.method(method)),
+            |scope, resource| scope.service(resource),
         );
         // The strategy lab is not part of the API (nor of its document): mounted only when on.
         let v1 = v1.configure(|cfg| {
@@ -129,6 +131,35 @@ fn v1_routes() -> Vec<(Method, &'static str, Route)> {
         (Method::GET, "/users/{user_id}/coupons", web::to(coupons::for_user)),
         (Method::POST, "/coupons/{coupon_id}/redeem", web::to(coupons::redeem)),
     ]
+}
+
+/// One resource per path, with a route per method; any other method answers 405
+/// `method_not_allowed` with `Allow` listing the ones it has. (Without this, actix tries each
+/// path's routes in turn and a wrong method ends at the catch-all 404 of unknown paths.)
+fn resources(routes: Vec<(Method, &'static str, Route)>) -> Vec<Resource> {
+    let mut by_path: Vec<(&'static str, Vec<(Method, Route)>)> = Vec::new();
+    for (method, path, route) in routes {
+        match by_path.iter_mut().find(|(p, _)| *p == path) {
+            Some((_, routes)) => routes.push((method, route)),
+            None => by_path.push((path, vec![(method, route)])),
+        }
+    }
+    by_path
+        .into_iter()
+        .map(|(path, routes)| {
+            let allow: Vec<&str> = routes.iter().map(|(method, _)| method.as_str()).collect();
+            let allow = allow.join(", ");
+            routes
+                .into_iter()
+                .fold(web::resource(path), |resource, (method, route)| {
+                    resource.route(route.method(method))
+                })
+                .default_service(web::to(move || {
+                    let error = ApiError::MethodNotAllowed(allow.clone());
+                    async move { error.error_response() }
+                }))
+        })
+        .collect()
 }
 
 /// Every API route `routes` mounts, as (method, full path). The OpenAPI document must list

@@ -4,11 +4,17 @@ use std::collections::BTreeSet;
 
 use coupon_issuer::http::api_routes;
 use coupon_issuer::http::openapi::{errors_of, every_error};
+
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 use crate::chromium;
 use crate::helpers::{TestApp, spawn_app};
+
+#[path = "openapi_bounds.rs"]
+mod bounds;
+#[path = "openapi_methods.rs"]
+mod methods;
 
 /// Routes the service serves that are not part of the API, so not in the document: the
 /// document itself and its viewer. (Add operator pages such as /metrics or /live here.)
@@ -24,7 +30,7 @@ const NOT_IN_THE_DOCUMENT: &[&str] = &[
 
 const METHODS: [&str; 5] = ["get", "post", "put", "delete", "patch"];
 
-async fn document(app: &TestApp) -> Value {
+pub(crate) async fn document(app: &TestApp) -> Value {
     let (status, doc) = app.get_json("/openapi.json").await;
     assert_eq!(status, StatusCode::OK);
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."), "{}", doc["openapi"]);
@@ -32,7 +38,7 @@ async fn document(app: &TestApp) -> Value {
 }
 
 /// (METHOD, path) of every operation in the document.
-fn operations(doc: &Value) -> BTreeSet<(String, String)> {
+pub(crate) fn operations(doc: &Value) -> BTreeSet<(String, String)> {
     let mut found = BTreeSet::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for method in METHODS {
@@ -96,6 +102,11 @@ async fn the_document_lists_every_route_the_service_serves() {
 async fn every_error_code_is_documented_with_the_body_the_service_sends() {
     let app = spawn_app().await;
     let doc = document(&app).await;
+    assert_eq!(
+        &doc,
+        coupon_issuer::http::openapi::document(false),
+        "AUTH_MODE=body serves its document"
+    );
     let codes: BTreeSet<String> = every_error().iter().map(|e| e.code().to_string()).collect();
     let code = &doc["components"]["schemas"]["ErrorDetail"]["properties"]["code"];
     assert_eq!(code["$ref"], "#/components/schemas/ErrorCode");
@@ -108,21 +119,25 @@ async fn every_error_code_is_documented_with_the_body_the_service_sends() {
         .collect();
     assert_eq!(listed, codes);
 
+    // The token errors are in the AUTH_MODE=jwt document only.
     let mut shown = BTreeSet::new();
-    for (method, path) in operations(&doc) {
-        let operation = &doc["paths"][&path][method.to_lowercase()];
-        let responses = operation["responses"].as_object().unwrap();
-        assert!(
-            responses.keys().any(|s| s.starts_with('2')),
-            "{method} {path} has a success response"
-        );
-        let method = actix_web::http::Method::from_bytes(method.as_bytes()).unwrap();
-        for code in errors_of(&method, &path) {
-            let error = every_error().into_iter().find(|e| e.code() == code).unwrap();
-            let status = actix_web::ResponseError::status_code(&error).as_u16().to_string();
-            let example = &responses[&status]["content"]["application/json"]["examples"][code]["value"];
-            assert_eq!(example, &error.body(), "{method} {path} {status} {code}");
-            shown.insert(code.to_string());
+    for jwt in [false, true] {
+        let doc = coupon_issuer::http::openapi::document(jwt);
+        for (method, path) in operations(doc) {
+            let operation = &doc["paths"][&path][method.to_lowercase()];
+            let responses = operation["responses"].as_object().unwrap();
+            assert!(
+                responses.keys().any(|s| s.starts_with('2')),
+                "{method} {path} has a success response"
+            );
+            let method = actix_web::http::Method::from_bytes(method.as_bytes()).unwrap();
+            for code in errors_of(&method, &path, jwt) {
+                let error = every_error().into_iter().find(|e| e.code() == code).unwrap();
+                let status = actix_web::ResponseError::status_code(&error).as_u16().to_string();
+                let example = &responses[&status]["content"]["application/json"]["examples"][code]["value"];
+                assert_eq!(example, &error.body(), "{method} {path} {status} {code} (jwt: {jwt})");
+                shown.insert(code.to_string());
+            }
         }
     }
     // `not_found` is the catch-all for unknown paths, described in the document's intro.

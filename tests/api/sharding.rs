@@ -345,14 +345,25 @@ async fn spawn_app_with_no_memory() -> TestApp {
 #[tokio::test]
 async fn bad_shards_are_refused_by_field() {
     let app = spawn_app().await;
-    for (shards, limit) in [(json!(0), 100), (json!(65), 100), (json!(8), 7), (json!("4"), 100)] {
+    // More shards than the daily limit: each valid alone, not together (422).
+    for (shards, limit, expected) in [
+        (json!(0), 100, StatusCode::BAD_REQUEST),
+        (json!(65), 100, StatusCode::BAD_REQUEST),
+        (json!(8), 7, StatusCode::UNPROCESSABLE_ENTITY),
+        (json!("4"), 100, StatusCode::BAD_REQUEST),
+    ] {
         let mut body = event_body("UTC", today_utc(), today_utc(), ("00:00", "24:00"), limit);
         body["shards"] = shards.clone();
         let response = app.post_event(&body).await;
         let status = response.status();
         let answer: Value = response.json().await.unwrap();
-        assert_eq!(status, StatusCode::BAD_REQUEST, "{shards}: {answer}");
-        assert_eq!(answer["error"]["code"], "invalid_request");
+        assert_eq!(status, expected, "{shards}: {answer}");
+        let code = if expected == StatusCode::BAD_REQUEST {
+            "invalid_request"
+        } else {
+            "invalid_combination"
+        };
+        assert_eq!(answer["error"]["code"], code);
         let message = answer["error"]["message"].as_str().unwrap();
         assert!(message.starts_with("shards"), "{shards}: {message}");
     }
