@@ -52,6 +52,9 @@ impl Application {
 
         let redis = settings.redis_target()?;
         tracing::info!(redis = %redis.describe(), "redis");
+        redis
+            .check(settings.redis_timeout().max(Duration::from_secs(1)))
+            .await?;
         let keys = Keys::new(&settings.redis_key_prefix);
         let issuer = Issuer::new(
             &redis,
