@@ -119,21 +119,19 @@ impl Issuer {
             return Ok(outcome);
         }
         let sent = Instant::now();
-        // One socket for the script and the WAIT that counts its write (see `pinned`).
-        let mut conn = self.conn.pinned();
         let mut keys_day = day.unwrap_or(expected);
         // Twice is enough unless the Redis clock crosses a day boundary between the calls.
-        let mut reply = self.run_script(&mut conn, bucket, user, day, keys_day).await?;
+        let mut reply = self.run_script(bucket, user, day, keys_day).await?;
         for _ in 0..2 {
             let Some(decided) = script::other_day(&reply) else {
                 break;
             };
             keys_day = decided;
-            reply = self.run_script(&mut conn, bucket, user, day, keys_day).await?;
+            reply = self.run_script(bucket, user, day, keys_day).await?;
         }
         let outcome = IssueOutcome::from_reply(bucket, user, reply)?;
         if self.replicas > 0 && matches!(outcome, IssueOutcome::Issued(_) | IssueOutcome::AlreadyIssued(_)) {
-            self.replicated(&mut conn, &self.keys.settings(bucket)).await?;
+            self.replicated(&self.keys.settings(bucket)).await?;
         }
         if let IssueOutcome::SoldOut {
             day,
@@ -149,12 +147,12 @@ impl Issuer {
     /// One call of the issue script, with `keys_day`'s day keys declared.
     async fn run_script(
         &self,
-        conn: &mut RedisConnection,
         bucket: Bucket,
         user: &UserId,
         day: Option<NaiveDate>,
         keys_day: NaiveDate,
     ) -> Result<Vec<String>, RedisFailure> {
+        let mut conn = self.conn.clone();
         let mut call = self.script.prepare_invoke();
         call.key(self.keys.settings(bucket))
             .key(self.keys.windows(bucket))
@@ -168,7 +166,7 @@ impl Issuer {
         if let Some(day) = day {
             call.arg(day.to_string());
         }
-        self.bounded(call.invoke_async(conn)).await
+        self.bounded(call.invoke_async(&mut conn)).await
     }
 
     /// `Some(sold out)` when this instance remembers the bucket's day sold out (for `day`, if
@@ -273,7 +271,8 @@ impl Issuer {
     }
 
     /// Waits until `replicas` replicas of the server holding `key` have this connection's writes.
-    async fn replicated(&self, conn: &mut RedisConnection, key: &str) -> Result<(), RedisFailure> {
+    async fn replicated(&self, key: &str) -> Result<(), RedisFailure> {
+        let mut conn = self.conn.clone();
         let wanted = self.replicas;
         let acked = self
             .bounded(conn.wait_for_replicas(key, wanted, self.timeout / 2))
