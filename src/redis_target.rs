@@ -1,23 +1,28 @@
-//! Which Redis the service talks to: one server, or a Redis Cluster, behind one connection type.
+//! Which Redis the service talks to: one server, a Redis Cluster, or the primary a set of
+//! sentinels names, behind one connection type.
 //!
-//! `REDIS_URL` names either a single server (`redis://host:port`) or a cluster
+//! `REDIS_URL` names either a single server (`redis://host:port`), a cluster
 //! (`redis+cluster://host1:port1,host2:port2,...`, any reachable nodes; the client learns the
-//! rest); `REDIS_CLUSTER_NODES` (`host1:port1,host2:port2`) is the same as the second form.
+//! rest), or sentinels (`redis+sentinel://host1:port1,.../<master-name>`, see `sentinel`);
+//! `REDIS_CLUSTER_NODES` (`host1:port1,host2:port2`) is the same as the second form.
 //! Everything above this module works with `RedisConnection` and never asks which it is, except
 //! where a cluster refuses what one server allows: one command over keys of several events
 //! (`CROSSSLOT`). The writer therefore reads each stream on its own in a cluster (see
 //! `writer::read`), and every multi-key command or pipeline here stays inside one event's hash
 //! slot (`issuing::Keys`).
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+mod replace;
+mod sentinel;
 
-use arc_swap::ArcSwap;
+use std::sync::Arc;
+use std::time::Duration;
+
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::{ClusterClient, ClusterConfig};
 use redis::cluster_async::ClusterConnection;
-use redis::{Cmd, Pipeline, RedisError, RedisFuture, RedisResult, Value};
+use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Value};
+use replace::{Policy, Replaceable, connection_failed};
+pub use sentinel::{LookupError, SentinelHandle, SentinelTarget};
 
 /// The URL scheme that names a cluster.
 const CLUSTER_SCHEME: &str = "redis+cluster://";
@@ -27,6 +32,7 @@ const CLUSTER_SCHEME: &str = "redis+cluster://";
 pub enum RedisTarget {
     Single(redis::Client),
     Cluster(ClusterTarget),
+    Sentinel(SentinelTarget),
 }
 
 /// A cluster: the nodes to start from, as `redis://host:port` URLs.
@@ -41,6 +47,8 @@ pub enum TargetError {
     Url(#[from] redis::RedisError),
     #[error("a cluster needs at least one node as host:port, got {0:?}")]
     NoNodes(String),
+    #[error("REDIS_URL: {0}")]
+    Sentinel(String),
 }
 
 impl RedisTarget {
@@ -48,6 +56,12 @@ impl RedisTarget {
     pub fn parse(url: &str, cluster_nodes: Option<&str>) -> Result<Self, TargetError> {
         if let Some(nodes) = cluster_nodes.filter(|n| !n.trim().is_empty()) {
             return Self::cluster(nodes, "");
+        }
+        for (scheme, tls) in [(sentinel::SCHEME, false), (sentinel::TLS_SCHEME, true)] {
+            if let Some(rest) = url.strip_prefix(scheme) {
+                let target = SentinelTarget::parse(rest, tls).map_err(TargetError::Sentinel)?;
+                return Ok(Self::Sentinel(target));
+            }
         }
         match url.strip_prefix(CLUSTER_SCHEME) {
             Some(rest) => {
@@ -80,6 +94,15 @@ impl RedisTarget {
 
     pub fn is_cluster(&self) -> bool {
         matches!(self, Self::Cluster(_))
+    }
+
+    /// At start: fails when the sentinels cannot be reached or know no such master, a setting
+    /// that no waiting will mend. Nothing to check for the other kinds, which connect lazily.
+    pub async fn check(&self, timeout: Duration) -> Result<(), LookupError> {
+        match self {
+            Self::Sentinel(target) => target.check(timeout).await,
+            Self::Single(_) | Self::Cluster(_) => Ok(()),
+        }
     }
 
     /// A new multiplexed connection (the issuer keeps one and shares it with every request).
@@ -123,6 +146,7 @@ impl RedisTarget {
                     .set_response_timeout(timeout);
                 Ok(RedisConnection::Cluster(ClusterHandle::new(client, config)))
             }
+            Self::Sentinel(target) => Ok(RedisConnection::Sentinel(SentinelHandle::new(target.clone(), timeout))),
         }
     }
 
@@ -134,6 +158,7 @@ impl RedisTarget {
                 format!("redis {}", info.addr())
             }
             Self::Cluster(cluster) => format!("redis cluster from {} nodes", cluster.nodes.len()),
+            Self::Sentinel(target) => target.describe(),
         }
     }
 }
@@ -143,6 +168,7 @@ impl RedisTarget {
 pub enum RedisConnection {
     Single(ConnectionManager),
     Cluster(ClusterHandle),
+    Sentinel(SentinelHandle),
 }
 
 /// A cluster connection that is replaced when it stays broken.
@@ -161,12 +187,7 @@ pub struct ClusterHandle {
 struct ClusterInner {
     client: ClusterClient,
     config: ClusterConfig,
-    conn: ArcSwap<ClusterConnection>,
-    /// Since when every command failed, and when the connection was last replaced.
-    health: Mutex<(Option<Instant>, Instant)>,
-    /// Whether `health` counts a failure: lets a success, every command of a healthy
-    /// connection, pass without taking the lock.
-    failing: AtomicBool,
+    conn: Replaceable<ClusterConnection>,
 }
 
 /// Longer than a failover takes here (about 2.5 s with `cluster-node-timeout 1000`), so that a
@@ -176,58 +197,48 @@ const STUCK_AFTER: Duration = Duration::from_secs(3);
 impl ClusterHandle {
     fn new(client: ClusterClient, config: ClusterConfig) -> Self {
         let conn = client.get_pending_async_connection_with_config(config.clone());
+        let policy = Policy {
+            failing_for: STUCK_AFTER,
+            between: STUCK_AFTER,
+        };
         Self {
             inner: Arc::new(ClusterInner {
                 client,
                 config,
-                conn: ArcSwap::from_pointee(conn),
-                health: Mutex::new((None, Instant::now())),
-                failing: AtomicBool::new(false),
+                conn: Replaceable::new(conn, policy),
             }),
         }
     }
 
-    /// The current connection, to route a command by hand (see `wait_for_replicas`).
-    fn current(&self) -> ClusterConnection {
-        (**self.inner.conn.load()).clone()
-    }
-
-    fn observe<T>(&self, result: &RedisResult<T>) {
-        let broken = |e: &RedisError| {
-            e.is_timeout() || e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal()
+    /// Runs `command` on the current connection (routing by hand is possible through it, see
+    /// `wait_for_replicas`), and counts its result.
+    async fn run<T, F: Future<Output = RedisResult<T>>>(
+        &self,
+        command: impl FnOnce(ClusterConnection) -> F,
+    ) -> RedisResult<T> {
+        let used = self.inner.conn.current();
+        let result = command((*used).clone()).await;
+        let fresh = || {
+            self.inner
+                .client
+                .get_pending_async_connection_with_config(self.inner.config.clone())
         };
-        let error = match result {
-            Ok(_) if !self.inner.failing.load(Ordering::Relaxed) => return,
-            Err(e) if !broken(e) => return,
-            Ok(_) => None,
-            Err(e) => Some(e),
-        };
-        let Ok(mut health) = self.inner.health.lock() else {
-            return;
-        };
-        match error {
-            None => {
-                health.0 = None;
-                self.inner.failing.store(false, Ordering::Relaxed);
-            }
-            Some(e) => {
-                self.inner.failing.store(true, Ordering::Relaxed);
-                let since = *health.0.get_or_insert_with(Instant::now);
-                if since.elapsed() >= STUCK_AFTER && health.1.elapsed() >= STUCK_AFTER {
-                    tracing::warn!(failing_for = ?since.elapsed(), error = %e, "redis cluster connection stuck; replacing it");
-                    let fresh = self
-                        .inner
-                        .client
-                        .get_pending_async_connection_with_config(self.inner.config.clone());
-                    self.inner.conn.store(Arc::new(fresh));
-                    *health = (None, Instant::now());
-                }
-            }
-        }
+        let stuck = "redis cluster connection stuck; replacing it";
+        self.inner.conn.observe(&used, &result, connection_failed, fresh, stuck);
+        result
     }
 }
 
 impl RedisConnection {
+    /// This connection, bound to the socket it uses now where it could otherwise be swapped
+    /// for another (Sentinel, after a failover): for a write and the `WAIT` that counts it.
+    pub fn pinned(&self) -> Self {
+        match self {
+            Self::Sentinel(c) => Self::Sentinel(c.pinned()),
+            other => other.clone(),
+        }
+    }
+
     /// `WAIT replicas timeout` on the server that holds `key`: how many replicas have every
     /// write sent so far over this connection to that server. On a cluster it is routed to the
     /// primary of `key`'s slot, over the same socket the writes went through, which is what
@@ -237,12 +248,14 @@ impl RedisConnection {
         wait.arg(replicas).arg(timeout.as_millis() as u64);
         match self {
             Self::Single(c) => wait.query_async(c).await,
+            Self::Sentinel(_) => wait.query_async(self).await,
             Self::Cluster(c) => {
                 use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
                 let route = Route::with_key(key, SlotAddr::Master);
                 let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route));
-                let reply = c.current().route_command(wait, routing).await;
-                c.observe(&reply);
+                let reply = c
+                    .run(|mut conn| async move { conn.route_command(wait, routing).await })
+                    .await;
                 Ok(redis::from_redis_value(reply?)?)
             }
         }
@@ -253,11 +266,8 @@ impl ConnectionLike for RedisConnection {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
             Self::Single(c) => c.req_packed_command(cmd),
-            Self::Cluster(c) => Box::pin(async move {
-                let result = c.current().req_packed_command(cmd).await;
-                c.observe(&result);
-                result
-            }),
+            Self::Cluster(c) => Box::pin(c.run(move |mut conn| async move { conn.req_packed_command(cmd).await })),
+            Self::Sentinel(c) => c.req_packed_command(cmd),
         }
     }
 
@@ -269,18 +279,17 @@ impl ConnectionLike for RedisConnection {
     ) -> RedisFuture<'a, Vec<Value>> {
         match self {
             Self::Single(c) => c.req_packed_commands(pipeline, offset, count),
-            Self::Cluster(c) => Box::pin(async move {
-                let result = c.current().req_packed_commands(pipeline, offset, count).await;
-                c.observe(&result);
-                result
-            }),
+            Self::Cluster(c) => {
+                Box::pin(c.run(move |mut conn| async move { conn.req_packed_commands(pipeline, offset, count).await }))
+            }
+            Self::Sentinel(c) => c.req_packed_commands(pipeline, offset, count),
         }
     }
 
     fn get_db(&self) -> i64 {
         match self {
             Self::Single(c) => c.get_db(),
-            Self::Cluster(_) => 0,
+            Self::Cluster(_) | Self::Sentinel(_) => 0,
         }
     }
 }
@@ -318,5 +327,33 @@ mod tests {
     fn a_cluster_without_nodes_is_refused() {
         assert!(RedisTarget::parse("redis+cluster://", None).is_err());
         assert!(RedisTarget::parse("redis+cluster://,", None).is_err());
+    }
+
+    #[test]
+    fn a_sentinel_url_lists_its_sentinels_and_the_master_name() {
+        let target = RedisTarget::parse("redis+sentinel://u:p@h1:26379, h2:26380/coupons", None).unwrap();
+        let RedisTarget::Sentinel(sentinel) = target else {
+            panic!("not a sentinel set")
+        };
+        assert_eq!(sentinel.sentinels, ["h1:26379", "h2:26380"]);
+        assert_eq!(sentinel.master, "coupons");
+        assert!(RedisTarget::parse("rediss+sentinel://h1:26379/coupons/", None).is_ok());
+    }
+
+    #[test]
+    fn a_sentinel_url_without_a_master_name_or_sentinels_is_refused() {
+        for url in [
+            "redis+sentinel://h1:26379",
+            "redis+sentinel://h1:26379/",
+            "redis+sentinel:///coupons",
+        ] {
+            let error = RedisTarget::parse(url, None).err().map(|e| e.to_string());
+            assert!(
+                error
+                    .as_deref()
+                    .is_some_and(|e| e.starts_with("REDIS_URL: a sentinel URL")),
+                "{url}: {error:?}"
+            );
+        }
     }
 }

@@ -56,6 +56,9 @@ impl Application {
         store::migrate(&db).await?;
 
         tracing::info!(redis = %redis.describe(), "redis");
+        redis
+            .check(settings.redis_timeout().max(Duration::from_secs(1)))
+            .await?;
         let keys = Keys::new(&settings.redis_key_prefix);
         let issuer = Issuer::new(
             &redis,

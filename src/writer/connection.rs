@@ -1,11 +1,15 @@
 //! The writer's Redis: an exclusive pooled connection on one server, the writer's own cluster
-//! connection on a Redis Cluster.
+//! connection on a Redis Cluster, the writer's own connection to the primary behind Sentinel.
 //!
 //! On one server the writer waits for new entries with a blocking `XREADGROUP` over every
 //! stream at once, which would stall any other command pipelined behind it: hence a pool of
 //! exclusive connections (deadpool-redis), apart from the issuer's shared one. A cluster cannot
 //! serve one read over streams in different hash slots (`CROSSSLOT`), so there the writer reads
-//! each stream without blocking and never holds a connection up: see `read`.
+//! each stream without blocking and never holds a connection up: see `read`. Behind Sentinel
+//! the writer has a multiplexed connection of its own, which follows a failover as the issuer's
+//! does (`redis_target::sentinel`); a pool would keep connecting to the address it was built
+//! with. Nobody else sends over it, and the writer's own commands come one after another, so a
+//! blocking read on it stalls nothing.
 
 use std::time::Duration;
 
@@ -20,12 +24,14 @@ use crate::redis_target::{RedisConnection, RedisTarget};
 pub enum WriterRedis {
     Pool(Pool),
     Cluster(RedisConnection),
+    Own(RedisConnection),
 }
 
 /// One connection, held for one step.
 pub enum WriterConnection {
     Pooled(deadpool_redis::Connection),
     Cluster(RedisConnection),
+    Own(RedisConnection),
 }
 
 impl WriterRedis {
@@ -49,6 +55,7 @@ impl WriterRedis {
             // Its own connection, not the issuer's: a backlog read of thousands of entries must
             // not delay the requests pipelined on the hot path.
             RedisTarget::Cluster(_) => Self::Cluster(target.multiplexed(timeout)?),
+            RedisTarget::Sentinel(_) => Self::Own(target.multiplexed(timeout)?),
         })
     }
 
@@ -56,6 +63,7 @@ impl WriterRedis {
         Ok(match self {
             Self::Pool(pool) => WriterConnection::Pooled(pool.get().await?),
             Self::Cluster(conn) => WriterConnection::Cluster(conn.clone()),
+            Self::Own(conn) => WriterConnection::Own(conn.clone()),
         })
     }
 }
@@ -64,7 +72,7 @@ impl ConnectionLike for WriterConnection {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
             Self::Pooled(c) => c.req_packed_command(cmd),
-            Self::Cluster(c) => c.req_packed_command(cmd),
+            Self::Cluster(c) | Self::Own(c) => c.req_packed_command(cmd),
         }
     }
 
@@ -76,14 +84,14 @@ impl ConnectionLike for WriterConnection {
     ) -> RedisFuture<'a, Vec<Value>> {
         match self {
             Self::Pooled(c) => c.req_packed_commands(pipeline, offset, count),
-            Self::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+            Self::Cluster(c) | Self::Own(c) => c.req_packed_commands(pipeline, offset, count),
         }
     }
 
     fn get_db(&self) -> i64 {
         match self {
             Self::Pooled(c) => c.get_db(),
-            Self::Cluster(c) => c.get_db(),
+            Self::Cluster(c) | Self::Own(c) => c.get_db(),
         }
     }
 }

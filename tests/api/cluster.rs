@@ -139,15 +139,52 @@ struct Seen {
     at: Duration,
 }
 
+/// A Redis of the test's own whose primary the spike below kills: a cluster, or a Sentinel set.
+pub trait Primaries: Send + 'static {
+    fn url(&self) -> String;
+    /// The port of the running primary that holds `key`.
+    fn primary_for_key(&self, key: &str) -> u16;
+    /// `kill -9` the primary on `port`.
+    fn kill_primary(&mut self, port: u16);
+    /// Waits until a replica has taken over from `old`; returns the time since the kill.
+    fn wait_for_failover(&self, old: u16, limit: Duration) -> Duration;
+    /// Starts the killed node again, as a supervisor would; it rejoins as a replica.
+    fn restart_node(&mut self, port: u16);
+}
+
+impl Primaries for OwnCluster {
+    fn url(&self) -> String {
+        OwnCluster::url(self)
+    }
+    fn primary_for_key(&self, key: &str) -> u16 {
+        OwnCluster::primary_for_key(self, key)
+    }
+    fn kill_primary(&mut self, port: u16) {
+        OwnCluster::kill_primary(self, port)
+    }
+    fn wait_for_failover(&self, old: u16, limit: Duration) -> Duration {
+        OwnCluster::wait_for_failover(self, old, limit)
+    }
+    fn restart_node(&mut self, port: u16) {
+        OwnCluster::restart_node(self, port)
+    }
+}
+
 /// A primary killed in the middle of a spike on its event (on bucket 0's primary, for an event
-/// over `shards` buckets): requests that need its slots get 503s until the replica is promoted
-/// and the client has learnt it, then issuing goes on. Checks the limit and one per user, and
-/// returns how many coupons a client was shown (in a 201, or in the 409 of a retry) that
-/// Postgres lacks. Prints how many 201s the buckets on other primaries answered meanwhile.
+/// over `shards` buckets), on a cluster of the test's own: see [`kill_the_primary_mid_spike`].
 pub async fn kill_a_primary_mid_spike(wait_replicas: u32, shards: u16) -> usize {
+    kill_the_primary_mid_spike(OwnCluster::start(), wait_replicas, shards).await
+}
+
+/// A primary of `redis` killed in the middle of a spike on its event (on bucket 0's primary,
+/// for an event over `shards` buckets): requests that need it get 503s until the replica is
+/// promoted and the client has learnt it, then issuing goes on. Checks the limit and one per
+/// user, and returns how many coupons a client was shown (in a 201, or in the 409 of a retry)
+/// that Postgres lacks. Prints how long the failover and the 503s lasted, and how many 201s the
+/// buckets on other primaries answered meanwhile.
+pub async fn kill_the_primary_mid_spike(mut cluster: impl Primaries, wait_replicas: u32, shards: u16) -> usize {
     const LIMIT: usize = 1500;
     const USERS: usize = 3000;
-    let mut cluster = OwnCluster::start();
     let url = cluster.url();
     let apps = Arc::new(
         instances(&url, 2, |s| {
@@ -169,9 +206,9 @@ pub async fn kill_a_primary_mid_spike(wait_replicas: u32, shards: u16) -> usize 
     let id = EventId::parse(&event).unwrap();
     let primary = cluster.primary_for_key(&apps[0].keys.settings(id));
     // The buckets that go down with it; the others' primaries stay up.
-    let doomed = buckets_by_primary(&url, &apps[0], id, shards)
-        .remove(&primary)
-        .unwrap_or_default();
+    let doomed: Vec<u16> = (0..shards)
+        .filter(|&shard| cluster.primary_for_key(&apps[0].keys.settings(Bucket { event: id, shard })) == primary)
+        .collect();
 
     // Users arrive one every millisecond for 3 s; each retries a 503 after 50 ms.
     let unavailable = Arc::new(AtomicU64::new(0));
@@ -311,10 +348,15 @@ pub async fn kill_a_primary_mid_spike(wait_replicas: u32, shards: u16) -> usize 
         }
     }
     let burst = first_503.lock().unwrap().map(|(a, b)| b - a);
+    // When the last 503 came, after the kill: the 503s end once the client has the new primary.
+    let last_503 = first_503
+        .lock()
+        .unwrap()
+        .map(|(_, b)| b.saturating_duration_since(killed_at_instant));
     println!(
-        "shards={shards} REDIS_WAIT_REPLICAS={wait_replicas}: primary killed at {killed_at:.1?}, failover took {failover_took:.1?}, \
+        "{url}: shards={shards} REDIS_WAIT_REPLICAS={wait_replicas}: primary killed at {killed_at:.1?}, failover took {failover_took:.1?}, \
          replica back {replica_back:.1?} after the kill; \
-         {} answers 503 over {burst:.1?}; {} requests dropped or timed out (408) before a handler; {created} answered 201 \
+         {} answers 503 over {burst:.1?}, the last {last_503:.1?} after the kill; {} requests dropped or timed out (408) before a handler; {created} answered 201 \
          ({issued_while_down} by the {} buckets on other primaries while it was down), {} coupons shown, {} stored, {} shown but not stored",
         unavailable.load(Ordering::Relaxed),
         dropped.load(Ordering::Relaxed),

@@ -8,11 +8,16 @@ mod servers;
 #[path = "../support/cluster.rs"]
 mod cluster;
 
+// Uses `servers`' TempDir and `cluster`'s redis-cli.
+#[path = "../support/sentinel.rs"]
+mod sentinel;
+
 pub use cluster::OwnCluster;
+pub use sentinel::OwnSentinels;
 // For the tests that only read and write on a cluster (they may share scripts/test's).
 #[allow(unused_imports)]
 pub use cluster::{primary_port_at, shared_cluster_url, shared_or_own_cluster};
-pub use servers::{OwnPostgres, OwnRedis, ServerTls, Service};
+pub use servers::{OwnPostgres, OwnRedis, ServerTls, Service, free_port};
 
 impl Service {
     /// Starts this build's `coupon-issuer serve` on a free port.

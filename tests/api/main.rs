@@ -42,3 +42,5 @@ mod cluster_support;
 // Issue 13: TLS to Postgres; bad settings stop the start in one line.
 mod postgres_tls;
 mod settings;
+// Issue 13: Redis Sentinel.
+mod sentinel;

@@ -316,7 +316,6 @@ fn script() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/cluster")
 }
 
-/// `redis-cli -p PORT ARGS...`; None when the node does not answer.
 fn node_id(port: u16) -> String {
     cli(port, &["cluster", "myid"])
         .expect("the node answers")
@@ -324,7 +323,8 @@ fn node_id(port: u16) -> String {
         .to_owned()
 }
 
-fn cli(port: u16, args: &[&str]) -> Option<String> {
+/// `redis-cli -p PORT ARGS...`; None when the node does not answer.
+pub fn cli(port: u16, args: &[&str]) -> Option<String> {
     let out = Command::new("redis-cli")
         .args(["-h", "127.0.0.1", "-p", &port.to_string()])
         .args(args)
