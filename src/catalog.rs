@@ -5,10 +5,10 @@
 //! Redis is always read from Postgres first, so a stale copy never overwrites a newer limit.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use sqlx::PgPool;
+use tokio::sync::watch;
 
 use crate::domain::{Event, EventId, NewEvent};
 use crate::issuing::Issuer;
@@ -24,8 +24,9 @@ pub struct Catalog {
     /// Events being republished right now, so a burst of requests republishes once.
     publishing: Arc<Mutex<HashSet<EventId>>>,
     /// Bumped whenever an event enters the cache, so the writer reads a new event's stream at
-    /// once instead of at its next periodic reload.
-    generation: Arc<AtomicU64>,
+    /// once instead of at its next periodic reload: a watch, so that a writer blocked in a read
+    /// can wait for the change too (see `writer::wake`).
+    generation: Arc<watch::Sender<u64>>,
 }
 
 impl Catalog {
@@ -35,7 +36,7 @@ impl Catalog {
             issuer,
             cache: Arc::default(),
             publishing: Arc::default(),
-            generation: Arc::default(),
+            generation: Arc::new(watch::Sender::new(0)),
         }
     }
 
@@ -44,8 +45,10 @@ impl Catalog {
     pub async fn create(&self, spec: NewEvent) -> anyhow::Result<Arc<Event>> {
         let event = Arc::new(store::events::insert(&self.db, spec).await?);
         self.remember(&event);
-        if let Err(e) = ensure_published(&self.issuer, &self.db, &event, Publish::New).await {
-            tracing::warn!(event_id = %event.id, error = %e, "event stored but not yet published to Redis");
+        match ensure_published(&self.issuer, &self.db, &event, Publish::New).await {
+            // Only once its stream and group exist: other instances' writers read it at once.
+            Ok(()) => crate::announce::new_event(&mut self.issuer.connection(), self.issuer.keys(), event.id).await,
+            Err(e) => tracing::warn!(event_id = %event.id, error = %e, "event stored but not yet published to Redis"),
         }
         Ok(event)
     }
@@ -152,7 +155,12 @@ impl Catalog {
 
     /// Changes whenever an event this instance had not seen arrives.
     pub fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
+        *self.generation.borrow()
+    }
+
+    /// Sees every change of `generation`, and can wait for the next one.
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.generation.subscribe()
     }
 
     fn remember(&self, event: &Arc<Event>) {
@@ -167,7 +175,7 @@ impl Catalog {
             }
         });
         if fresh {
-            self.generation.fetch_add(1, Ordering::Release);
+            self.generation.send_modify(|g| *g += 1);
         }
     }
 

@@ -10,7 +10,8 @@
 //! - [`writer`]: moves each stream into Postgres, idempotently, acknowledging after the commit.
 //! - [`store`]: Postgres, the durable record of events and coupons.
 //!
-//! Around them: [`catalog`] (events, cached and published to Redis), [`restore`] (rebuilding
+//! Around them: [`catalog`] (events, cached and published to Redis; [`announce`] tells every
+//! instance of a new one at once), [`restore`] (rebuilding
 //! Redis state from Postgres when Redis lost it), [`config`], [`startup`] (wiring and graceful
 //! shutdown) and [`telemetry`]; [`metrics`] counts what happens, for `/metrics` and `/live`;
 //! [`redis_target`] is one Redis or a Redis Cluster behind one connection type; [`reconcile`] compares and repairs Redis against Postgres (`coupon-issuer reconcile`); [`cli`]
@@ -19,6 +20,7 @@
 //! Apart from that flow: [`lab`], the strategy lab (eight ways to hand out limited coupons,
 //! measured side by side; mounted only with `LAB_ENABLED=true`).
 
+pub mod announce;
 pub mod catalog;
 pub mod cli;
 pub mod config;

@@ -27,6 +27,8 @@ pub struct Application {
     server: Server,
     /// `WRITER_CONCURRENCY` writers, each its own consumer in the group.
     writers: Vec<Writer>,
+    /// Where the writers hear of other instances' new events (see `announce`).
+    redis: RedisTarget,
     shutdown: CancellationToken,
     /// Kept so tests can reach the parts directly.
     pub state: web::Data<AppState>,
@@ -129,6 +131,7 @@ impl Application {
             port,
             server: server.run(),
             writers,
+            redis,
             shutdown: CancellationToken::new(),
             state,
         })
@@ -157,6 +160,13 @@ impl Application {
             .into_iter()
             .map(|w| tokio::spawn(w.run(self.shutdown.clone())))
             .collect();
+        // Only a writer needs to hear of another instance's new event at once.
+        if !writers.is_empty() {
+            let state = &self.state;
+            let keys = state.issuer.keys().clone();
+            let listen = crate::announce::listen(self.redis, keys, state.catalog.clone(), self.shutdown.clone());
+            tokio::spawn(listen);
+        }
         let served = self.server.await;
         tracing::info!("HTTP server stopped; stopping the writer");
         self.shutdown.cancel();

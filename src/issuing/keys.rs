@@ -62,6 +62,12 @@ impl Keys {
         format!("{}windows", self.event_prefix(event))
     }
 
+    /// The pub/sub channel on which a new event's id is announced to every instance (see
+    /// `announce`). A channel, not a key: nothing is stored under it.
+    pub fn new_events(&self) -> String {
+        format!("{}:new-events", self.prefix)
+    }
+
     pub fn stream(&self, event: impl Into<Bucket>) -> String {
         format!("{}stream", self.event_prefix(event))
     }

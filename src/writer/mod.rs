@@ -13,6 +13,7 @@ mod entry;
 mod observe;
 mod poison;
 mod read;
+mod wake;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use sqlx::PgPool;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 pub use connection::WriterRedis;
@@ -109,6 +111,9 @@ pub struct Writer {
     streams: Vec<(String, Bucket)>,
     /// When, and at which catalog generation, `streams` was last built.
     streams_loaded: Option<(Instant, u64)>,
+    /// The catalog's generation, watched: a read waiting for new entries ends when it changes,
+    /// so a new event's stream is read at once (see `wake`).
+    changes: watch::Receiver<u64>,
 }
 
 /// The longest a stopping writer keeps storing what is left in the streams.
@@ -117,6 +122,7 @@ const DRAIN_LIMIT: Duration = Duration::from_secs(10);
 impl Writer {
     pub fn new(redis: WriterRedis, db: PgPool, keys: Keys, catalog: Catalog, config: WriterConfig) -> Self {
         Self {
+            changes: catalog.changes(),
             redis,
             db,
             keys,
@@ -217,7 +223,12 @@ impl Writer {
     pub async fn process_batch(&mut self) -> Result<Outcome, WriterError> {
         self.load_streams().await;
         if self.streams.is_empty() {
-            tokio::time::sleep(self.config.block).await;
+            // No event yet: wait for the first, or for the next periodic reload.
+            let mut changes = self.changes.clone();
+            tokio::select! {
+                _ = tokio::time::sleep(self.config.block) => {}
+                _ = changes.changed() => {}
+            }
             return Ok(Outcome::Idle);
         }
         let source = self.next_source();

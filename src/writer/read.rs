@@ -85,7 +85,7 @@ impl Writer {
                     .group(WRITER_GROUP, &self.config.consumer)
                     .count(count)
                     .block(self.config.block.as_millis() as usize);
-                conn.xread_options(&keys, &vec![">"; keys.len()], &opts).await?
+                self.read_new_blocking(conn, &keys, &opts).await?
             }
         };
         Ok(self.entries(reply.unwrap_or_default()))
@@ -154,7 +154,12 @@ impl Writer {
             if !found.is_empty() || source != Source::New || started.elapsed() + pause > self.config.block {
                 return Ok(found);
             }
-            tokio::time::sleep(pause).await;
+            // A new event: back to `load_streams` at once, to read its stream too (see `wake`).
+            let mut changes = self.changes.clone();
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                Ok(()) = changes.changed() => return Ok(found),
+            }
             pause = (pause * 2).min(POLL_MOST);
         }
     }
@@ -173,7 +178,9 @@ impl Writer {
     /// Keeps the list of streams to read: every bucket of every event that has not been over
     /// for long.
     pub(super) async fn load_streams(&mut self) {
-        let generation = self.catalog.generation();
+        // Marked seen before the reload: an event that arrives during it changes the generation
+        // again, and the next read ends at once to pick it up.
+        let generation = *self.changes.borrow_and_update();
         if self
             .streams_loaded
             .is_some_and(|(t, g)| g == generation && t.elapsed() < STREAMS_REFRESH)

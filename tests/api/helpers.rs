@@ -1,6 +1,8 @@
 //! `spawn_app()`: the whole service on port 0, against the real Redis and Postgres, with its own
 //! database and its own Redis key prefix so that every test runs in parallel with the others.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Duration as Days, NaiveDate, Timelike, Utc};
@@ -113,17 +115,56 @@ impl TestApp {
     }
 
     /// POST /v1/coupon/issue. Asks again, a few times, when the request never reached a
-    /// handler (see [`never_handled`]).
+    /// handler (see [`never_handled`]), waiting twice as long each time: a spike of thousands of
+    /// connections on a starved machine can meet several 408s in a row.
     pub async fn issue(&self, event_id: &str, user_id: &str) -> Response {
         let body = json!({ "event_id": event_id, "user_id": user_id });
-        for _ in 0..5 {
+        let mut pause = Duration::from_millis(50);
+        for _ in 0..8 {
             let sent = self.client.post(self.url("/v1/coupon/issue")).json(&body).send().await;
             if !never_handled(&sent) {
                 return sent.unwrap_or_else(|e| panic!("issue request not sent: {e:?}"));
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(1));
         }
-        panic!("issue request for {user_id}: no handler reached after 5 tries");
+        panic!("issue request for {user_id}: no handler reached after 8 tries");
+    }
+
+    /// POST /v1/coupon/issue as a client does under load: a 503 (the service shed the request,
+    /// or Redis answered later than `REDIS_TIMEOUT_MS`) is asked again after its `Retry-After`,
+    /// and so is a request that timed out or never reached a handler, each retry counted in
+    /// `retries`, at most [`RETRIES_PER_REQUEST`] of them. Such an outcome is unknown to the
+    /// client (the script may have run after the service stopped waiting), so the retry's answer
+    /// may be a 409 carrying the coupon that request issued. Panics when the budget runs out:
+    /// the service stayed unavailable for that long, which no spike excuses.
+    pub async fn issue_as_client(&self, event_id: &str, user_id: &str, retries: &AtomicUsize) -> Response {
+        let body = json!({ "event_id": event_id, "user_id": user_id });
+        let mut last = String::new();
+        for _ in 0..=RETRIES_PER_REQUEST {
+            let sent = self.client.post(self.url("/v1/coupon/issue")).json(&body).send().await;
+            let wait = match sent {
+                Ok(response) if response.status() == StatusCode::SERVICE_UNAVAILABLE => {
+                    let wait = retry_after(&response);
+                    last = response.text().await.unwrap_or_default();
+                    wait
+                }
+                // actix's 408: the request never reached a handler (see `never_handled`).
+                Ok(response) if response.status() == StatusCode::REQUEST_TIMEOUT => {
+                    last = "408".into();
+                    Duration::from_secs(1)
+                }
+                Ok(response) => return response,
+                Err(e) if e.is_timeout() || e.is_request() => {
+                    last = format!("{e:?}");
+                    Duration::from_secs(1)
+                }
+                Err(e) => panic!("issue request not sent: {e:?}"),
+            };
+            retries.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(wait).await;
+        }
+        panic!("{user_id}: no answer but 503s, timeouts or lost requests after {RETRIES_PER_REQUEST} retries: {last}");
     }
 
     /// GET `path`, with the answer's status and JSON body.
@@ -263,6 +304,72 @@ pub async fn issue_all(app: &TestApp, event_id: &str, users: &[String]) -> Vec<(
     futures::future::join_all(requests).await
 }
 
+/// How many times one request answered 503 is asked again by [`TestApp::issue_as_client`]:
+/// about 15 s of retries, far longer than any slow moment of a loaded machine.
+pub const RETRIES_PER_REQUEST: u32 = 10;
+
+/// How long a client waits before asking again after `response` (a 503): its `Retry-After`,
+/// plus up to as long again at random, so that a spike's retries do not all return at once.
+fn retry_after(response: &Response) -> Duration {
+    let secs = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .expect("a 503 carries Retry-After in seconds");
+    let base = Duration::from_secs(secs);
+    base + base.mul_f64(rand::random::<f64>())
+}
+
+/// Like [`issue_all`], each request retried after a 503 as a client does (see
+/// [`TestApp::issue_as_client`]). Returns the final answers and how many retries there were.
+pub async fn issue_all_as_clients(
+    app: &TestApp,
+    event_id: &str,
+    users: &[String],
+) -> (Vec<(String, StatusCode, Value)>, usize) {
+    let retries = AtomicUsize::new(0);
+    let requests = users.iter().map(|user| {
+        let retries = &retries;
+        async move {
+            let response = app.issue_as_client(event_id, user, retries).await;
+            let status = response.status();
+            let body = response.json::<Value>().await.unwrap_or(Value::Null);
+            (user.clone(), status, body)
+        }
+    });
+    let answers = futures::future::join_all(requests).await;
+    (answers, retries.into_inner())
+}
+
+/// The coupon each user holds, as the answers `(user, status, body)` of one event show it: from
+/// the 201s, and from the 409s, which carry the coupon held (after a retried 503 whose request
+/// had issued, the 409 is the only answer showing it). Panics when one user is shown two
+/// different coupons, or an answer is anything but 201, 409 `already_issued` or 410 `sold_out`.
+pub fn holders<'a>(answers: impl IntoIterator<Item = (&'a str, StatusCode, &'a Value)>) -> HashMap<String, Value> {
+    let mut held: HashMap<String, Value> = HashMap::new();
+    for (user, status, body) in answers {
+        let coupon = match status {
+            StatusCode::CREATED => body,
+            StatusCode::CONFLICT => {
+                assert_eq!(body["error"]["code"], "already_issued", "{user}: {body}");
+                &body["coupon"]
+            }
+            StatusCode::GONE => {
+                assert_eq!(body["error"]["code"], "sold_out", "{user}: {body}");
+                continue;
+            }
+            other => panic!("{user}: unexpected {other}: {body}"),
+        };
+        let first = held.entry(user.to_owned()).or_insert_with(|| coupon.clone());
+        assert_eq!(
+            first["coupon_id"], coupon["coupon_id"],
+            "{user} was shown two coupons: {first} and {coupon}"
+        );
+    }
+    held
+}
+
 /// `(event, user, status, body)` for every `(event, user)` request, sent all at once, request
 /// `i` to instance `i % apps.len()`.
 pub async fn issue_spread(apps: &[TestApp], requests: &[(String, String)]) -> Vec<(String, String, StatusCode, Value)> {
@@ -275,10 +382,37 @@ pub async fn issue_spread_bounded(
     requests: &[(String, String)],
     in_flight: usize,
 ) -> Vec<(String, String, StatusCode, Value)> {
+    spread(apps, requests, in_flight, None).await
+}
+
+/// As [`issue_spread_bounded`], each request retried after a 503 as a client does (see
+/// [`TestApp::issue_as_client`]). Returns the final answers and how many retries there were.
+pub async fn issue_spread_as_clients(
+    apps: &[TestApp],
+    requests: &[(String, String)],
+    in_flight: usize,
+) -> (Vec<(String, String, StatusCode, Value)>, usize) {
+    let retries = AtomicUsize::new(0);
+    let answers = spread(apps, requests, in_flight, Some(&retries)).await;
+    (answers, retries.into_inner())
+}
+
+/// Request `i` to instance `i % apps.len()`, `in_flight` at a time; retried after a 503 when
+/// `retries` counts them.
+async fn spread(
+    apps: &[TestApp],
+    requests: &[(String, String)],
+    in_flight: usize,
+    retries: Option<&AtomicUsize>,
+) -> Vec<(String, String, StatusCode, Value)> {
     use futures::StreamExt;
     futures::stream::iter(requests.iter().enumerate())
         .map(|(i, (event, user))| async move {
-            let response = apps[i % apps.len()].issue(event, user).await;
+            let app = &apps[i % apps.len()];
+            let response = match retries {
+                Some(retries) => app.issue_as_client(event, user, retries).await,
+                None => app.issue(event, user).await,
+            };
             let status = response.status();
             let body = response.json::<Value>().await.unwrap_or(Value::Null);
             (event.clone(), user.clone(), status, body)

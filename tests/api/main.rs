@@ -17,6 +17,7 @@ mod limits;
 mod live;
 mod logs;
 mod metrics;
+mod new_event_lag;
 mod openapi;
 mod proxy;
 mod reconcile;
