@@ -79,8 +79,7 @@ pub fn routes(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceConfig
             cfg.route(path, handler);
         }
         let v1 = v1_routes().into_iter().fold(
-            web::scope("/v1")
-                .wrap(from_fn(admit)),
+            web::scope("/v1").wrap(from_fn(admit)),
             |scope, (method, path, handler)| scope.route(path, handler.method(method)),
         );
         // The strategy lab is not part of the API (nor of its document): mounted only when on.
