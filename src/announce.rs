@@ -44,20 +44,16 @@ pub async fn new_event(conn: &mut RedisConnection, keys: &Keys, id: EventId) {
 }
 
 /// Listens for new events until `shutdown`, and adds each to `catalog` (which wakes the
-/// writers). On a cluster it subscribes on one node, the next one after a failure.
+/// writers). On a cluster it subscribes on one node, the next one after a failure; behind
+/// Sentinel on the primary the sentinels name at each attempt (after a failover, the new one).
 pub async fn listen(target: RedisTarget, keys: Keys, catalog: Catalog, shutdown: CancellationToken) {
-    let clients: Vec<redis::Client> = match &target {
-        RedisTarget::Single(client) => vec![client.clone()],
-        RedisTarget::Cluster(cluster) => cluster
-            .nodes
-            .iter()
-            .filter_map(|node| redis::Client::open(node.as_str()).ok())
-            .collect(),
-    };
     let mut pause = Duration::from_millis(100);
-    for client in clients.iter().cycle() {
+    for attempt in 0usize.. {
         let heard = tokio::select! {
-            heard = listen_on(client, &keys, &catalog) => heard,
+            heard = async {
+                let client = subscriber(&target, attempt).await?;
+                listen_on(&client, &keys, &catalog).await
+            } => heard,
             _ = shutdown.cancelled() => return,
         };
         match heard {
@@ -72,6 +68,18 @@ pub async fn listen(target: RedisTarget, keys: Keys, catalog: Catalog, shutdown:
             _ = shutdown.cancelled() => return,
         }
         pause = (pause * 2).min(RETRY_MOST);
+    }
+}
+
+/// The server to subscribe on for this attempt.
+async fn subscriber(target: &RedisTarget, attempt: usize) -> anyhow::Result<redis::Client> {
+    match target {
+        RedisTarget::Single(client) => Ok(client.clone()),
+        RedisTarget::Cluster(cluster) => {
+            let node = &cluster.nodes[attempt % cluster.nodes.len()];
+            Ok(redis::Client::open(node.as_str())?)
+        }
+        RedisTarget::Sentinel(sentinel) => Ok(sentinel.primary_client(CONNECT_TIMEOUT).await?),
     }
 }
 

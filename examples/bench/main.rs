@@ -24,7 +24,7 @@ use sqlx::postgres::PgPoolOptions;
 use crate::ceiling::{Ceiling, Path};
 use crate::report::Report;
 use crate::scenario::Scenario;
-use crate::service::Service;
+use crate::service::{Service, Thin};
 
 #[derive(Parser)]
 struct Args {
@@ -40,6 +40,9 @@ struct Args {
     /// The service binary, built in release mode.
     #[arg(long, default_value = "target/release/coupon-issuer")]
     service_bin: PathBuf,
+    /// The thin reference server (`examples/bench/thin.rs`), built in release mode.
+    #[arg(long, default_value = "target/release/examples/thin")]
+    thin_bin: PathBuf,
     #[arg(long, default_value_t = 3)]
     runs: usize,
     /// Seconds per closed-loop run.
@@ -50,7 +53,8 @@ struct Args {
     /// Coupons in the writer's backlog.
     #[arg(long, default_value_t = 200_000)]
     backlog: u64,
-    /// Parts to run: spike, sold-out, drop, duplicates, latency, writer (default: all).
+    /// Parts to run: spike (with its thin reference, spike-thin), sold-out, drop, duplicates,
+    /// latency, writer (default: all).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     #[arg(long, default_value = "target/bench")]
@@ -59,6 +63,8 @@ struct Args {
 
 impl Args {
     fn wants(&self, part: &str) -> bool {
+        // The thin reference row comes with the spike: the ratio is measured in the same run.
+        let part = if part == "spike-thin" { "spike" } else { part };
         self.only.is_empty() || self.only.iter().any(|p| p == part)
     }
 }
@@ -85,15 +91,26 @@ async fn main() -> anyhow::Result<()> {
     let redis = ConnectionManager::new(redis::Client::open(args.redis_url.as_str())?).await?;
     let db = PgPoolOptions::new().max_connections(2).connect_lazy(&database_url)?;
     let mut service = Service::start(&args.service_bin, &env).await?;
+    let thin = if args.wants("spike") {
+        Some(Thin::start(&args.thin_bin, &args.redis_url, &prefix).await?)
+    } else {
+        None
+    };
     for run in 1..=args.runs {
         eprintln!("run {run}/{}", args.runs);
         report.ceiling_issue.push(ceiling.measure(Path::Issue).await?);
         report.ceiling_sold_out.push(ceiling.measure(Path::SoldOut).await?);
         for scenario in Scenario::ALL {
             if args.wants(scenario.name()) {
+                let own = service.target();
+                let target = match (scenario, &thin) {
+                    (Scenario::Thin, Some(thin)) => &thin.target,
+                    _ => &own,
+                };
                 let figures = scenario
                     .run(
                         &service,
+                        target,
                         redis.clone(),
                         &db,
                         &prefix,
@@ -142,6 +159,7 @@ async fn main() -> anyhow::Result<()> {
             report.writer.push(figures);
         }
     }
+    drop(thin);
     service.stop().await?;
     report.finish(&args.out)?;
     Ok(())

@@ -10,6 +10,17 @@ use crate::open_loop::OpenLoopFigures;
 use crate::scenario::{Scenario, ScenarioFigures};
 use crate::writer::WriterFigures;
 
+/// What the service costs beyond the thin reference server, on the spike.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+struct ThinRatio {
+    service_cpu_us: f64,
+    thin_cpu_us: f64,
+    /// CPU per request, service over thin.
+    cpu: f64,
+    /// Requests per second, service over thin.
+    throughput: f64,
+}
+
 pub struct Report {
     connections: usize,
     duration: u64,
@@ -117,7 +128,7 @@ impl Report {
         );
         let _ = writeln!(
             t,
-            "{:<11} {:>8} {:>7} {:>7} {:>8} {:>7}  {:<30} {:>6} {:>7} {:>5} {:>8} {:>10}  Postgres",
+            "{:<11} {:>8} {:>7} {:>7} {:>8} {:>7}  {:<30} {:>6} {:>7} {:>5} {:>7} {:>8} {:>10}  Postgres",
             "scenario",
             "req/s",
             "p50 ms",
@@ -128,6 +139,7 @@ impl Report {
             "errors",
             "RSS MiB",
             "CPU",
+            "µs/req",
             "/ceiling",
             "writer lag",
         );
@@ -157,7 +169,7 @@ impl Report {
             };
             let _ = writeln!(
                 t,
-                "{:<11} {:>8.0} {:>7.1} {:>7.1} {:>8.1} {:>7.1}  {:<30} {:>6} {:>7.0} {:>5.2} {:>7.0}% {:>10}  {}",
+                "{:<11} {:>8.0} {:>7.1} {:>7.1} {:>8.1} {:>7.1}  {:<30} {:>6} {:>7.0} {:>5.2} {:>7.1} {:>7.0}% {:>10}  {}",
                 scenario.name(),
                 rate,
                 m(|f| f.wrk.p50_us as f64) / 1000.0,
@@ -168,6 +180,7 @@ impl Report {
                 runs.iter().map(errors).max().unwrap_or(0),
                 m(|f| f.peak_rss_mib),
                 m(|f| f.cpu_cores),
+                m(|f| f.cpu_us_per_request),
                 100.0 * rate / self.ceiling_for(*scenario),
                 if lag.is_nan() {
                     "-".to_owned()
@@ -175,6 +188,14 @@ impl Report {
                     format!("{lag:.0} ms")
                 },
                 postgres,
+            );
+        }
+        if let Some(ratio) = self.thin_ratio() {
+            let _ = writeln!(
+                t,
+                "service/thin (spike against spike-thin, the same run): CPU per request {:.1} / {:.1} µs = {:.2}x, \
+                 throughput {:.2}x",
+                ratio.service_cpu_us, ratio.thin_cpu_us, ratio.cpu, ratio.throughput,
             );
         }
         let wrk_cpu: Vec<f64> = self
@@ -222,6 +243,21 @@ impl Report {
         t
     }
 
+    /// The service's spike against the thin server's, from the medians of their runs.
+    fn thin_ratio(&self) -> Option<ThinRatio> {
+        let cpu = |s: Scenario| {
+            let runs = self.scenarios.get(&s)?;
+            Some(median(runs.iter().map(|f| f.cpu_us_per_request).collect()))
+        };
+        let (service_cpu_us, thin_cpu_us) = (cpu(Scenario::Spike)?, cpu(Scenario::Thin)?);
+        Some(ThinRatio {
+            service_cpu_us,
+            thin_cpu_us,
+            cpu: service_cpu_us / thin_cpu_us,
+            throughput: self.median_rate(Scenario::Spike)? / self.median_rate(Scenario::Thin)?,
+        })
+    }
+
     fn json(&self) -> serde_json::Value {
         let scenarios: BTreeMap<&str, &Vec<ScenarioFigures>> =
             self.scenarios.iter().map(|(s, runs)| (s.name(), runs)).collect();
@@ -234,6 +270,7 @@ impl Report {
             "cores": std::thread::available_parallelism().map_or(0, |n| n.get()),
             "ceiling": { "issue": self.ceiling_issue, "sold_out": self.ceiling_sold_out },
             "scenarios": scenarios,
+            "service_over_thin": self.thin_ratio(),
             "open_loop": self.open_loop,
             "writer": self.writer,
         })

@@ -11,12 +11,15 @@ use serde::Serialize;
 use sqlx::PgPool;
 use tokio::sync::Mutex;
 
-use crate::service::{Service, Usage};
+use crate::service::{Service, Target, Usage};
 use crate::wrk::{self, WrkFigures};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub enum Scenario {
     Spike,
+    /// The spike against the bench's thin reference server (`examples/bench/thin.rs`): the
+    /// same event, Redis and writer; what the service costs beyond it is the ratio printed.
+    Thin,
     SoldOut,
     Drop,
     Duplicates,
@@ -28,6 +31,8 @@ pub struct ScenarioFigures {
     pub wrk: WrkFigures,
     pub peak_rss_mib: f64,
     pub cpu_cores: f64,
+    /// CPU the server used per request, in µs (user + system, over the wrk run).
+    pub cpu_us_per_request: f64,
     /// Coupons the service counted for the day.
     pub issued: u64,
     /// Issued beyond the daily limit (must be 0).
@@ -39,12 +44,29 @@ pub struct ScenarioFigures {
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 4] = [Scenario::Spike, Scenario::SoldOut, Scenario::Drop, Scenario::Duplicates];
+    pub const ALL: [Scenario; 5] = [
+        Scenario::Spike,
+        Scenario::Thin,
+        Scenario::SoldOut,
+        Scenario::Drop,
+        Scenario::Duplicates,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Scenario::Spike => "spike",
+            Scenario::Thin => "spike-thin",
             Scenario::SoldOut => "sold-out",
+            Scenario::Drop => "drop",
+            Scenario::Duplicates => "duplicates",
+        }
+    }
+
+    /// What `bench/scenario.lua` calls it: the thin server gets the spike's users.
+    fn wrk_scenario(self) -> &'static str {
+        match self {
+            Scenario::Spike | Scenario::Thin => "spike",
+            Scenario::SoldOut => "sold_out",
             Scenario::Drop => "drop",
             Scenario::Duplicates => "duplicates",
         }
@@ -53,16 +75,19 @@ impl Scenario {
     /// The daily limit and, for `drop` and `duplicates`, how many users come back again and again.
     fn shape(self) -> (u64, Option<u64>) {
         match self {
-            Scenario::Spike => (100_000_000, None),
+            Scenario::Spike | Scenario::Thin => (100_000_000, None),
             Scenario::SoldOut => (1, None),
             Scenario::Drop => (10_000, Some(100_000)),
             Scenario::Duplicates => (100_000_000, Some(1_000)),
         }
     }
 
+    /// Runs the scenario against `target` (the service, or the thin server for `Thin`); the
+    /// service creates the event, counts it and stores its coupons either way.
     pub async fn run(
         self,
         service: &Service,
+        target: &Target,
         mut redis: ConnectionManager,
         db: &PgPool,
         prefix: &str,
@@ -77,7 +102,7 @@ impl Scenario {
         let stream = format!("{prefix}:{{{event}}}:stream");
 
         // While wrk runs: the service's memory, and the stream's length every 10 ms.
-        let usage = Arc::new(Mutex::new(Usage::start(service.pid)));
+        let usage = Arc::new(Mutex::new(Usage::start(target.pid)));
         let stream_samples = Arc::new(Mutex::new(Vec::<(i64, u64)>::new()));
         let running = Arc::new(AtomicBool::new(true));
         let sampler = {
@@ -103,16 +128,19 @@ impl Scenario {
             })
         };
         let figures = wrk::run(wrk::WrkRun {
-            base: &service.base,
+            base: &target.base,
             event: &event,
-            scenario: self.name().replace('-', "_").leak(),
+            scenario: self.wrk_scenario(),
             users,
             connections,
             duration,
             run_tag: uuid::Uuid::new_v4().simple().to_string()[..8].to_owned(),
         })
         .await?;
-        let cpu_cores = usage.lock().await.cores();
+        let (cpu_cores, cpu_us) = {
+            let usage = usage.lock().await;
+            (usage.cores(), usage.cpu_us())
+        };
         let issued = service.issued(&event).await?;
 
         // Until the stream is empty: every coupon stored and acknowledged.
@@ -137,7 +165,7 @@ impl Scenario {
         let issued_seen = figures.statuses.get("201").copied().unwrap_or(0);
         let postgres_ok = stored as u64 == issued && users_stored == stored && issued_seen <= issued;
         let writer_lag_ms = match (self, last_issue_ms) {
-            (Scenario::Spike | Scenario::Drop, Some(last)) => {
+            (Scenario::Spike | Scenario::Thin | Scenario::Drop, Some(last)) => {
                 let last = last.timestamp_millis();
                 let samples = stream_samples.lock().await;
                 let emptied = samples
@@ -148,14 +176,16 @@ impl Scenario {
             }
             _ => None,
         };
+        let requests = figures.requests.max(1);
         Ok(ScenarioFigures {
             wrk: figures,
             peak_rss_mib,
             cpu_cores,
+            cpu_us_per_request: cpu_us / requests as f64,
             issued,
             oversold: issued.saturating_sub(limit),
             writer_lag_ms,
-            postgres_ok: matches!(self, Scenario::Spike | Scenario::Drop).then_some(postgres_ok),
+            postgres_ok: matches!(self, Scenario::Spike | Scenario::Thin | Scenario::Drop).then_some(postgres_ok),
         })
     }
 }

@@ -111,6 +111,58 @@ impl Service {
     }
 }
 
+/// Where a scenario's load goes: the service, or the thin reference server.
+pub struct Target {
+    pub base: String,
+    pub pid: u32,
+}
+
+impl Service {
+    pub fn target(&self) -> Target {
+        Target {
+            base: self.base.clone(),
+            pid: self.pid,
+        }
+    }
+}
+
+/// The bench's thin reference server (`examples/bench/thin.rs`), on the service's Redis and
+/// key prefix, so it issues from the events the service publishes.
+pub struct Thin {
+    _child: Child,
+    pub target: Target,
+}
+
+impl Thin {
+    pub async fn start(bin: &Path, redis_url: &str, prefix: &str) -> anyhow::Result<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let child = Command::new(bin)
+            .env("LISTEN", format!("127.0.0.1:{port}"))
+            .env("REDIS_URL", redis_url)
+            .env("REDIS_KEY_PREFIX", prefix)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("cannot start {} (cargo build --release --example thin)", bin.display()))?;
+        let pid = child.id().context("the thin server exited at once")?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+            if Instant::now() > deadline {
+                bail!("the thin server did not listen in 30 s");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(Self {
+            _child: child,
+            target: Target {
+                base: format!("http://127.0.0.1:{port}"),
+                pid,
+            },
+        })
+    }
+}
+
 /// Peak resident memory and CPU use of a process over a stretch of time, sampled every 100 ms.
 pub struct Usage {
     pid: u32,
@@ -133,11 +185,16 @@ impl Usage {
         self.peak_rss_kib = self.peak_rss_kib.max(rss_kib(self.pid).unwrap_or(0));
     }
 
+    /// CPU used since `start`, in µs.
+    pub fn cpu_us(&self) -> f64 {
+        let ticks = cpu_ticks(self.pid).unwrap_or(self.cpu_ticks) - self.cpu_ticks;
+        ticks as f64 * 10_000.0
+    }
+
     /// CPU used since `start`, in cores (1.0 = one core busy the whole time).
     pub fn cores(&self) -> f64 {
-        let ticks = cpu_ticks(self.pid).unwrap_or(self.cpu_ticks) - self.cpu_ticks;
         // Linux reports CPU time in clock ticks of 1/100 s (USER_HZ).
-        ticks as f64 / 100.0 / self.started.elapsed().as_secs_f64()
+        self.cpu_us() / 1e6 / self.started.elapsed().as_secs_f64()
     }
 }
 

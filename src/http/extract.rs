@@ -75,6 +75,12 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         Some(b'{') => {}
         Some(_) => return Err(ApiError::InvalidRequest("request body: must be a JSON object".into())),
     }
+    // The plain parse first: tracking the path costs every request, and only a body that fails
+    // needs it, so that one is parsed again to name the field at fault.
+    let mut de = serde_json::Deserializer::from_slice(body);
+    if let Ok(parsed) = T::deserialize(&mut de).and_then(|parsed| de.end().map(|()| parsed)) {
+        return Ok(parsed);
+    }
     let mut de = serde_json::Deserializer::from_slice(body);
     let parsed: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();

@@ -12,14 +12,10 @@ use std::num::NonZeroU32;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::middleware::Next;
-use actix_web::{ResponseError, web};
+use actix_web::dev::ServiceRequest;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, NotUntil, Quota, RateLimiter};
 
-use super::AppState;
 use super::error::ApiError;
 use crate::config::Settings;
 use crate::domain::UserId;
@@ -64,7 +60,8 @@ impl RateLimits {
         }
     }
 
-    fn check_client(&self, req: &ServiceRequest) -> Result<(), ApiError> {
+    /// Counts one request for its client (see `admit`); 429 when over the limit.
+    pub(super) fn check_client(&self, req: &ServiceRequest) -> Result<(), ApiError> {
         let Some(limiter) = &self.client else {
             return Ok(());
         };
@@ -141,23 +138,6 @@ fn keyed<K: Clone + std::hash::Hash + Eq>(clock: &DefaultClock, per_sec: u32, bu
     let rate = NonZeroU32::new(per_sec)?;
     let quota = Quota::per_second(rate).allow_burst(NonZeroU32::new(burst).unwrap_or(rate));
     Some(RateLimiter::dashmap_with_clock(quota, clock.clone()))
-}
-
-/// Middleware: the per-client limit, before anything else is done for the request.
-pub async fn limit_clients(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let checked = req
-        .app_data::<web::Data<AppState>>()
-        .map_or(Ok(()), |state| state.limits.check_client(&req));
-    match checked {
-        Err(refused) => {
-            let response = refused.error_response();
-            Ok(req.into_response(response).map_into_right_body())
-        }
-        Ok(()) => Ok(next.call(req).await?.map_into_left_body()),
-    }
 }
 
 #[cfg(test)]

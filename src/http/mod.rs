@@ -80,12 +80,11 @@ pub fn routes(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceConfig
         for (path, handler) in operator_routes() {
             cfg.route(path, handler);
         }
-        let v1 = resources(v1_routes()).into_iter().fold(
-            web::scope("/v1")
-                .wrap(from_fn(shed))
-                .wrap(from_fn(limits::limit_clients)),
-            |scope, resource| scope.service(resource),
-        );
+        let v1 = resources(v1_routes())
+            .into_iter()
+            .fold(web::scope("/v1").wrap(from_fn(admit)), |scope, resource| {
+                scope.service(resource)
+            });
         // The strategy lab is not part of the API (nor of its document): mounted only when on.
         let v1 = v1.configure(|cfg| {
             if let Some(lab) = lab {
@@ -170,28 +169,33 @@ pub fn api_routes() -> Vec<(Method, String)> {
     root.chain(v1).collect()
 }
 
-/// Caps requests in flight. Past the cap a request is answered 503 with `Retry-After` at once,
-/// so a spike costs the service bounded memory and the requests it admits stay fast.
-async fn shed(
+/// In front of every `/v1` route, in one middleware (one boxed future per request, not two):
+/// first the per-client rate limit (429), then the cap on requests in flight. Past the cap a
+/// request is answered 503 with `Retry-After` at once, so a spike costs the service bounded
+/// memory and the requests it admits stay fast.
+async fn admit(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let state = req.app_data::<web::Data<AppState>>();
-    let permit = state.map(|state| state.in_flight.clone().try_acquire_owned());
-    match permit {
-        Some(Err(_)) => {
-            if let Some(state) = state {
-                state.metrics.shed();
+    let Some(state) = req.app_data::<web::Data<AppState>>() else {
+        return Ok(next.call(req).await?.map_into_left_body());
+    };
+    let refused = match state.limits.check_client(&req) {
+        Err(refused) => refused,
+        Ok(()) => match state.in_flight.clone().try_acquire_owned() {
+            Ok(permit) => {
+                let response = next.call(req).await?;
+                drop(permit);
+                return Ok(response.map_into_left_body());
             }
-            let busy = ApiError::Unavailable("too many requests in flight").error_response();
-            Ok(req.into_response(busy).map_into_right_body())
-        }
-        _ => {
-            let response = next.call(req).await?;
-            drop(permit);
-            Ok(response.map_into_left_body())
-        }
-    }
+            Err(_) => {
+                state.metrics.shed();
+                ApiError::Unavailable("too many requests in flight")
+            }
+        },
+    };
+    let answer = refused.error_response();
+    Ok(req.into_response(answer).map_into_right_body())
 }
 
 #[cfg(test)]

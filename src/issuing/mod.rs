@@ -153,15 +153,16 @@ impl Issuer {
         keys_day: NaiveDate,
     ) -> Result<Vec<String>, RedisFailure> {
         let mut conn = self.conn.clone();
+        let keys = self.keys.script_keys(bucket, keys_day);
         let mut call = self.script.prepare_invoke();
-        call.key(self.keys.settings(bucket))
-            .key(self.keys.windows(bucket))
-            .key(self.keys.stream(bucket))
-            .key(self.keys.day_count(bucket, keys_day))
-            .key(self.keys.day_users(bucket, keys_day))
+        call.key(keys.settings)
+            .key(keys.windows)
+            .key(keys.stream)
+            .key(keys.day_count)
+            .key(keys.day_users)
             .arg(user.as_str())
             .arg(CouponId::new().to_string())
-            .arg(self.keys.event_prefix(bucket))
+            .arg(keys.prefix)
             .arg(self.day_key_ttl.as_millis() as u64);
         if let Some(day) = day {
             call.arg(day.to_string());

@@ -45,10 +45,13 @@ impl Metrics {
 
     /// Records one issue script run.
     pub fn redis_script(&self, took: Duration, ok: bool) {
-        let result = if ok { "ok" } else { "error" };
-        self.0
-            .redis_script
-            .with_label_values(&[result])
+        let (child, result) = if ok {
+            (&self.0.redis_script_ok, "ok")
+        } else {
+            (&self.0.redis_script_error, "error")
+        };
+        child
+            .get_or_init(|| self.0.redis_script.with_label_values(&[result]))
             .observe(took.as_secs_f64());
     }
 

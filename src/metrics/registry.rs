@@ -1,6 +1,6 @@
 //! Every metric's name, help, labels and buckets, registered in one registry per app.
 
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use prometheus::{
     Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
@@ -38,6 +38,10 @@ pub(crate) struct Inner {
     pub(crate) shed: IntCounter,
     /// `coupon_redis_script_duration_seconds{result}`: one EVALSHA of the issue script.
     pub(crate) redis_script: HistogramVec,
+    /// Its two children, `ok` and `error`, each resolved on its first use (so a series appears
+    /// when first recorded, as before) and kept: a request then records without a label lookup.
+    pub(crate) redis_script_ok: OnceLock<Histogram>,
+    pub(crate) redis_script_error: OnceLock<Histogram>,
     pub(crate) writer_batch_size: Histogram,
     pub(crate) writer_batch_duration: Histogram,
     /// Issue (Redis clock, from the stream entry id) to commit (this host's clock), for the
@@ -105,6 +109,8 @@ impl Inner {
                 &["result"],
                 LATENCY_BUCKETS,
             ),
+            redis_script_ok: OnceLock::new(),
+            redis_script_error: OnceLock::new(),
             writer_batch_size: histogram(
                 r,
                 "coupon_writer_batch_size",

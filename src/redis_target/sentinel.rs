@@ -139,6 +139,20 @@ impl SentinelTarget {
             .await
     }
 
+    /// A client for the primary the first sentinel that can names (not checked with `ROLE`: for
+    /// a subscriber, which hears a `PUBLISH` on a replica too).
+    pub async fn primary_client(&self, timeout: Duration) -> RedisResult<redis::Client> {
+        let mut last = None;
+        for sentinel in &self.sentinels {
+            match self.ask(sentinel, timeout).await {
+                Ok(Some((host, port))) => return self.node_client(&host, port),
+                Ok(None) => {}
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| unresolved(format!("no sentinel knows a master named {:?}", self.master))))
+    }
+
     /// A connection to the primary the first sentinel that can names, checked with `ROLE`.
     async fn primary(&self, config: AsyncConnectionConfig, timeout: Duration) -> RedisResult<MultiplexedConnection> {
         let mut last = None;

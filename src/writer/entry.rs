@@ -1,5 +1,6 @@
 //! A stream entry, as the issue script writes it, turned back into a coupon.
 
+use redis::Value;
 use redis::streams::StreamId;
 
 use crate::domain::{Bucket, Coupon, CouponId, UserId, parse_day};
@@ -9,21 +10,33 @@ use crate::issuing::millis;
 /// the entry was read, not a field of it. `Err` names what is wrong, for the dead-letter stream.
 pub fn coupon_from_entry(bucket: impl Into<Bucket>, entry: &StreamId) -> Result<Coupon, String> {
     let bucket = bucket.into();
-    let field = |name: &str| entry.get::<String>(name).ok_or_else(|| format!("missing field {name}"));
+    // Borrowed from the reply, not converted into a `String` per field: this runs for every
+    // stored coupon.
+    let field = |name: &str| text(entry, name).ok_or_else(|| format!("missing field {name}"));
     let bad = |name: &str| format!("bad field {name}");
-    let issued_at = millis(&field("issued_ms")?).ok_or_else(|| bad("issued_ms"))?;
+    let issued_at = millis(field("issued_ms")?).ok_or_else(|| bad("issued_ms"))?;
     Ok(Coupon {
-        coupon_id: CouponId::parse(&field("coupon_id")?).map_err(|_| bad("coupon_id"))?,
+        coupon_id: CouponId::parse(field("coupon_id")?).map_err(|_| bad("coupon_id"))?,
         event_id: bucket.event,
-        user_id: UserId::parse(&field("user_id")?).map_err(|_| bad("user_id"))?,
-        day: parse_day(&field("day")?).ok_or_else(|| bad("day"))?,
+        user_id: UserId::parse(field("user_id")?).map_err(|_| bad("user_id"))?,
+        day: parse_day(field("day")?).ok_or_else(|| bad("day"))?,
         shard: bucket.shard,
         seq: field("seq")?.parse().map_err(|_| bad("seq"))?,
         issued_at,
         valid_from: issued_at,
-        valid_until: millis(&field("valid_until_ms")?).ok_or_else(|| bad("valid_until_ms"))?,
+        valid_until: millis(field("valid_until_ms")?).ok_or_else(|| bad("valid_until_ms"))?,
         redeemed_at: None,
     })
+}
+
+/// A field's text, as `StreamId::get::<String>` reads it (a bulk or simple string, valid UTF-8),
+/// without the copy.
+fn text<'a>(entry: &'a StreamId, name: &str) -> Option<&'a str> {
+    match entry.map.get(name)? {
+        Value::BulkString(bytes) => std::str::from_utf8(bytes).ok(),
+        Value::SimpleString(text) => Some(text),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
