@@ -3,11 +3,22 @@
 //! `REDIS_URL` names either a single server (`redis://host:port`) or a cluster
 //! (`redis+cluster://host1:port1,host2:port2,...`, any reachable nodes; the client learns the
 //! rest); `REDIS_CLUSTER_NODES` (`host1:port1,host2:port2`) is the same as the second form.
+//! Over TLS the schemes are `rediss://host:port` and `rediss+cluster://host1:port1,...`, with
+//! the `REDIS_TLS_*` settings of [`tls::RedisTls`] (see docs/tls.md). An ACL user and password
+//! come before the host (`rediss://user:password@host:port`); on a cluster once, before the
+//! nodes (`rediss+cluster://user:password@h1:p1,h2:p2`), for every node.
+//!
+//! [`RedisTarget::parse`] is the one place that turns the settings into a client: the issuer's
+//! connection, the writer's, restore, reconcile, the lab and the admin CLI all connect through
+//! the target it returns, so none of them can connect without the TLS settings.
+//!
 //! Everything above this module works with `RedisConnection` and never asks which it is, except
 //! where a cluster refuses what one server allows: one command over keys of several events
 //! (`CROSSSLOT`). The writer therefore reads each stream on its own in a cluster (see
 //! `writer::read`), and every multi-key command or pipeline here stays inside one event's hash
 //! slot (`issuing::Keys`).
+
+pub mod tls;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,9 +29,12 @@ use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::{ClusterClient, ClusterConfig};
 use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, Pipeline, RedisError, RedisFuture, RedisResult, Value};
+pub use tls::RedisTls;
+use tls::TlsSetup;
 
-/// The URL scheme that names a cluster.
+/// The URL schemes that name a cluster: plain, and over TLS.
 const CLUSTER_SCHEME: &str = "redis+cluster://";
+const TLS_CLUSTER_SCHEME: &str = "rediss+cluster://";
 
 /// A Redis to connect to, parsed once from the settings.
 #[derive(Clone)]
@@ -29,45 +43,90 @@ pub enum RedisTarget {
     Cluster(ClusterTarget),
 }
 
-/// A cluster: the nodes to start from, as `redis://host:port` URLs.
+/// A cluster: the nodes to start from, as `redis://host:port` (or `rediss://`) URLs, and the
+/// TLS settings for every node, those it learns from the cluster too.
 #[derive(Clone, Debug)]
 pub struct ClusterTarget {
     pub nodes: Vec<String>,
+    tls: Option<TlsSetup>,
 }
 
+/// Settings that cannot work. Each message names the setting at fault and fits on one line.
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
     #[error("REDIS_URL is not a Redis URL: {0}")]
     Url(#[from] redis::RedisError),
     #[error("a cluster needs at least one node as host:port, got {0:?}")]
     NoNodes(String),
+    #[error("{setting}: {path}: {problem}")]
+    TlsFile {
+        setting: &'static str,
+        path: String,
+        problem: String,
+    },
+    #[error(
+        "REDIS_TLS_* is set but REDIS_URL does not use TLS: use rediss:// or rediss+cluster:// \
+         (REDIS_CLUSTER_NODES is always plain)"
+    )]
+    TlsWithoutTls,
+    #[error("REDIS_TLS_CLIENT_CERT and REDIS_TLS_CLIENT_KEY must be set together")]
+    ClientCertWithoutKey,
 }
 
 impl RedisTarget {
     /// `cluster_nodes` (from `REDIS_CLUSTER_NODES`), when set and not empty, wins over `url`.
-    pub fn parse(url: &str, cluster_nodes: Option<&str>) -> Result<Self, TargetError> {
+    /// Reads the TLS files now: a missing or unparseable one is an error here, not at the first
+    /// connection.
+    pub fn parse(url: &str, cluster_nodes: Option<&str>, tls: &RedisTls) -> Result<Self, TargetError> {
         if let Some(nodes) = cluster_nodes.filter(|n| !n.trim().is_empty()) {
-            return Self::cluster(nodes, "");
+            return Self::cluster(nodes, "", tls.load(false)?);
         }
-        match url.strip_prefix(CLUSTER_SCHEME) {
-            Some(rest) => {
+        let cluster = [(CLUSTER_SCHEME, false), (TLS_CLUSTER_SCHEME, true)]
+            .into_iter()
+            .find_map(|(scheme, secure)| Some((url.strip_prefix(scheme)?, secure)));
+        match cluster {
+            Some((rest, secure)) => {
                 // Credentials, if any, come once before the nodes and apply to all of them.
                 let (auth, nodes) = match rest.rsplit_once('@') {
                     Some((auth, nodes)) => (format!("{auth}@"), nodes),
                     None => (String::new(), rest),
                 };
-                Self::cluster(nodes.trim_end_matches('/'), &auth)
+                Self::cluster(nodes.trim_end_matches('/'), &auth, tls.load(secure)?)
             }
-            None => Ok(Self::Single(redis::Client::open(url)?)),
+            None => Self::single(url, tls),
         }
     }
 
-    fn cluster(given: &str, auth: &str) -> Result<Self, TargetError> {
+    fn single(url: &str, tls: &RedisTls) -> Result<Self, TargetError> {
+        let info = redis::IntoConnectionInfo::into_connection_info(url)?;
+        let mut settings = tls.clone();
+        // `rediss://host/#insecure`, redis-rs's own switch, counts as REDIS_TLS_INSECURE: it
+        // gets the same warning, and is never off silently.
+        let (secure, fragment_insecure) = match info.addr() {
+            redis::ConnectionAddr::TcpTls { insecure, .. } => (true, *insecure),
+            _ => (false, false),
+        };
+        settings.insecure |= fragment_insecure;
+        let client = match settings.load(secure)? {
+            None => redis::Client::open(info)?,
+            Some(setup) => {
+                let info = match setup.insecure && !fragment_insecure {
+                    true => redis::IntoConnectionInfo::into_connection_info(format!("{url}#insecure").as_str())?,
+                    false => info,
+                };
+                redis::Client::build_with_tls(info, setup.certs)?
+            }
+        };
+        Ok(Self::Single(client))
+    }
+
+    fn cluster(given: &str, auth: &str, tls: Option<TlsSetup>) -> Result<Self, TargetError> {
+        let scheme = if tls.is_some() { "rediss" } else { "redis" };
         let nodes: Vec<String> = given
             .split(',')
             .map(str::trim)
             .filter(|n| !n.is_empty())
-            .map(|n| format!("redis://{auth}{n}"))
+            .map(|n| format!("{scheme}://{auth}{n}"))
             .collect();
         if nodes.is_empty() {
             return Err(TargetError::NoNodes(given.to_owned()));
@@ -75,7 +134,10 @@ impl RedisTarget {
         for node in &nodes {
             redis::Client::open(node.as_str())?;
         }
-        Ok(Self::Cluster(ClusterTarget { nodes }))
+        let target = ClusterTarget { nodes, tls };
+        // Built once here so that a bad combination is refused at start, not at first use.
+        target.builder().build()?;
+        Ok(Self::Cluster(target))
     }
 
     pub fn is_cluster(&self) -> bool {
@@ -102,7 +164,8 @@ impl RedisTarget {
                 )?))
             }
             Self::Cluster(cluster) => {
-                let client = ClusterClient::builder(cluster.nodes.clone())
+                let client = cluster
+                    .builder()
                     .connection_timeout(timeout)
                     .response_timeout(timeout)
                     // One retry inside the client: enough to follow a MOVED or ASK redirect.
@@ -130,10 +193,33 @@ impl RedisTarget {
     pub fn describe(&self) -> String {
         match self {
             Self::Single(client) => {
-                let info = client.get_connection_info();
-                format!("redis {}", info.addr())
+                let addr = client.get_connection_info().addr();
+                let tls = matches!(addr, redis::ConnectionAddr::TcpTls { .. });
+                format!("redis {addr}{}", if tls { " over TLS" } else { "" })
             }
-            Self::Cluster(cluster) => format!("redis cluster from {} nodes", cluster.nodes.len()),
+            Self::Cluster(cluster) => format!(
+                "redis cluster from {} nodes{}",
+                cluster.nodes.len(),
+                if cluster.tls.is_some() { " over TLS" } else { "" }
+            ),
+        }
+    }
+}
+
+impl ClusterTarget {
+    /// A client builder for the nodes, with the TLS settings for every node it will meet.
+    fn builder(&self) -> redis::cluster::ClusterClientBuilder {
+        let builder = ClusterClient::builder(self.nodes.clone());
+        match &self.tls {
+            None => builder,
+            Some(tls) => {
+                let mode = if tls.insecure {
+                    redis::TlsMode::Insecure
+                } else {
+                    redis::TlsMode::Secure
+                };
+                builder.tls(mode).certs(tls.certs.clone())
+            }
         }
     }
 }
@@ -289,15 +375,19 @@ impl ConnectionLike for RedisConnection {
 mod tests {
     use super::*;
 
+    fn plain() -> RedisTls {
+        RedisTls::default()
+    }
+
     #[test]
     fn a_plain_url_is_one_server() {
-        let target = RedisTarget::parse("redis://127.0.0.1:6379", None).unwrap();
+        let target = RedisTarget::parse("redis://127.0.0.1:6379", None, &plain()).unwrap();
         assert!(!target.is_cluster());
     }
 
     #[test]
     fn a_cluster_url_lists_its_nodes_with_shared_credentials() {
-        let target = RedisTarget::parse("redis+cluster://u:p@127.0.0.1:7001,127.0.0.1:7002/", None).unwrap();
+        let target = RedisTarget::parse("redis+cluster://u:p@127.0.0.1:7001,127.0.0.1:7002/", None, &plain()).unwrap();
         let RedisTarget::Cluster(cluster) = target else {
             panic!("not a cluster")
         };
@@ -309,14 +399,91 @@ mod tests {
 
     #[test]
     fn cluster_nodes_win_over_the_url() {
-        let target = RedisTarget::parse("redis://127.0.0.1:6379", Some("h1:1, h2:2")).unwrap();
+        let target = RedisTarget::parse("redis://127.0.0.1:6379", Some("h1:1, h2:2"), &plain()).unwrap();
         assert!(target.is_cluster());
-        assert!(RedisTarget::parse("redis://127.0.0.1:6379", Some("  ")).is_ok_and(|t| !t.is_cluster()));
+        assert!(RedisTarget::parse("redis://127.0.0.1:6379", Some("  "), &plain()).is_ok_and(|t| !t.is_cluster()));
     }
 
     #[test]
     fn a_cluster_without_nodes_is_refused() {
-        assert!(RedisTarget::parse("redis+cluster://", None).is_err());
-        assert!(RedisTarget::parse("redis+cluster://,", None).is_err());
+        assert!(RedisTarget::parse("redis+cluster://", None, &plain()).is_err());
+        assert!(RedisTarget::parse("redis+cluster://,", None, &plain()).is_err());
+    }
+
+    #[test]
+    fn tls_urls_name_tls_targets_with_shared_credentials() {
+        let single = RedisTarget::parse("rediss://u:p@127.0.0.1:6380", None, &plain()).unwrap();
+        assert_eq!(single.describe(), "redis 127.0.0.1:6380 over TLS");
+        let target = RedisTarget::parse("rediss+cluster://u:p@127.0.0.1:7001,127.0.0.1:7002", None, &plain()).unwrap();
+        let RedisTarget::Cluster(cluster) = target else {
+            panic!("not a cluster")
+        };
+        assert_eq!(
+            cluster.nodes,
+            ["rediss://u:p@127.0.0.1:7001", "rediss://u:p@127.0.0.1:7002"]
+        );
+        assert!(cluster.tls.is_some_and(|t| !t.insecure));
+    }
+
+    #[test]
+    fn tls_settings_with_a_plain_url_are_refused() {
+        let insecure = RedisTls {
+            insecure: true,
+            ..plain()
+        };
+        for (url, nodes) in [
+            ("redis://127.0.0.1:6379", None),
+            ("redis+cluster://127.0.0.1:7001", None),
+            ("rediss://127.0.0.1:6379", Some("127.0.0.1:7001")),
+        ] {
+            let refused = RedisTarget::parse(url, nodes, &insecure);
+            assert!(matches!(refused, Err(TargetError::TlsWithoutTls)), "{url} {nodes:?}");
+        }
+    }
+
+    #[test]
+    fn a_missing_or_broken_tls_file_names_its_setting() {
+        let dir = std::env::temp_dir().join(format!("redis-tls-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let junk = dir.join("junk.pem");
+        std::fs::write(&junk, "not a certificate\n").unwrap();
+        let cases = [
+            (
+                RedisTls {
+                    ca_file: Some("/nonexistent/ca.pem".into()),
+                    ..plain()
+                },
+                "REDIS_TLS_CA_FILE: /nonexistent/ca.pem: no such file".to_owned(),
+            ),
+            (
+                RedisTls {
+                    ca_file: Some(junk.clone()),
+                    ..plain()
+                },
+                format!("REDIS_TLS_CA_FILE: {}: no PEM certificate in it", junk.display()),
+            ),
+            (
+                RedisTls {
+                    client_cert: Some(junk.clone()),
+                    client_key: Some(junk.clone()),
+                    ..plain()
+                },
+                format!("REDIS_TLS_CLIENT_CERT: {}: no PEM certificate in it", junk.display()),
+            ),
+            (
+                RedisTls {
+                    client_cert: Some(junk.clone()),
+                    ..plain()
+                },
+                "REDIS_TLS_CLIENT_CERT and REDIS_TLS_CLIENT_KEY must be set together".to_owned(),
+            ),
+        ];
+        for (settings, message) in cases {
+            for url in ["rediss://127.0.0.1:6380", "rediss+cluster://127.0.0.1:7001"] {
+                let error = RedisTarget::parse(url, None, &settings).err().expect("refused");
+                assert_eq!(error.to_string(), message, "{url}");
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

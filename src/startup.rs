@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::catalog::Catalog;
 use crate::config::Settings;
 use crate::http::{self, AppState};
-use crate::issuing::{Issuer, Keys};
+use crate::issuing::{Issuer, Keys, RedisFailure};
 use crate::lab::Lab;
 use crate::metrics::Metrics;
 use crate::redis_target::RedisTarget;
@@ -47,11 +47,12 @@ impl StopHandle {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        // First, before any connection: a TLS file that is missing or broken stops the start here.
+        let redis = settings.redis_target()?;
+        tracing::info!(redis = %redis.describe(), "redis");
         let db = store::connect(&settings.database_url, settings.database_max_connections).await?;
         store::migrate(&db).await?;
 
-        let redis = settings.redis_target()?;
-        tracing::info!(redis = %redis.describe(), "redis");
         let keys = Keys::new(&settings.redis_key_prefix);
         let issuer = Issuer::new(
             &redis,
@@ -61,6 +62,7 @@ impl Application {
             settings.day_key_ttl(),
         )?
         .with_replicas(settings.redis_wait_replicas);
+        warn_of_untrusted_redis(&issuer).await;
         let catalog = Catalog::new(db.clone(), issuer.clone());
         match catalog.publish_all().await {
             Ok(n) => tracing::info!(events = n, "published events to Redis"),
@@ -157,6 +159,17 @@ impl Application {
             writer.await.context("writer task panicked")?;
         }
         served.context("HTTP server failed")
+    }
+}
+
+/// A server certificate the TLS settings do not trust will not be trusted on the next attempt
+/// either: said once at start, at ERROR, rather than only as 503s and failed readiness checks.
+/// The service still starts (not ready), so that fixing the certificate needs no restart.
+async fn warn_of_untrusted_redis(issuer: &Issuer) {
+    if let Err(RedisFailure::Redis(e)) = issuer.ping().await
+        && crate::redis_target::tls::verification_failure(&e).is_some()
+    {
+        tracing::error!("{}", crate::redis_target::tls::explain(&e));
     }
 }
 

@@ -53,6 +53,10 @@ pub struct ReconcileArgs {
     #[arg(long, env = "REDIS_CLUSTER_NODES")]
     pub redis_cluster_nodes: Option<String>,
 
+    /// TLS to Redis (`REDIS_TLS_*`), as for `serve`.
+    #[command(flatten)]
+    pub redis_tls: crate::redis_target::RedisTls,
+
     #[arg(
         long,
         env = "DATABASE_URL",
@@ -103,6 +107,13 @@ impl Report {
 
 /// Compares (and with `repair`, repairs) every selected event day.
 pub async fn run(args: &ReconcileArgs) -> anyhow::Result<Report> {
+    // Settings first: a missing TLS file is reported before any connection is tried.
+    let mut redis = crate::redis_target::RedisTarget::parse(
+        &args.redis_url,
+        args.redis_cluster_nodes.as_deref(),
+        &args.redis_tls,
+    )?
+    .multiplexed(std::time::Duration::from_secs(5))?;
     // Not store::connect: a mistyped DATABASE_URL must fail, not create an empty database.
     let db = PgPoolOptions::new()
         .max_connections(2)
@@ -110,8 +121,6 @@ pub async fn run(args: &ReconcileArgs) -> anyhow::Result<Report> {
         .connect(&args.database_url)
         .await
         .context("cannot connect to Postgres")?;
-    let mut redis = crate::redis_target::RedisTarget::parse(&args.redis_url, args.redis_cluster_nodes.as_deref())?
-        .multiplexed(std::time::Duration::from_secs(5))?;
     let keys = Keys::new(&args.redis_key_prefix);
     let ttl = chrono::Duration::hours(args.day_key_ttl_hours as i64);
     let stuck_ms = args.stuck_after_secs * 1000;

@@ -38,3 +38,6 @@ mod instances;
 mod cluster;
 mod cluster_shards;
 mod cluster_support;
+
+// Issue 13: TLS to Redis (one server and a cluster), ACL users.
+mod tls;
