@@ -189,6 +189,30 @@ impl RedisTarget {
         }
     }
 
+    /// One connection to the server (the first node of a cluster), with the target's TLS
+    /// settings, and a PING: the real reason when it fails. The shared connections hide it on a
+    /// cluster, whose client keeps retrying until the request times out.
+    pub async fn probe(&self, timeout: Duration) -> RedisResult<()> {
+        let client = match self {
+            Self::Single(client) => client.clone(),
+            Self::Cluster(cluster) => {
+                let first = cluster.nodes.first().map(String::as_str).unwrap_or_default();
+                match &cluster.tls {
+                    None => redis::Client::open(first)?,
+                    Some(tls) => {
+                        let url = if tls.insecure { format!("{first}#insecure") } else { first.to_owned() };
+                        redis::Client::build_with_tls(url.as_str(), tls.certs.clone())?
+                    }
+                }
+            }
+        };
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout));
+        let mut conn = client.get_multiplexed_async_connection_with_config(&config).await?;
+        redis::cmd("PING").query_async(&mut conn).await
+    }
+
     /// Which of a single server's URL or the cluster's nodes, for logs.
     pub fn describe(&self) -> String {
         match self {

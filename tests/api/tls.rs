@@ -218,7 +218,20 @@ fn service_on(redis: &OwnRedis, extra: &[(&'static str, String)]) -> Service {
 async fn a_server_certificate_from_another_ca_is_refused_in_one_line() {
     let (ours, theirs) = (TestCerts::generate("ours"), TestCerts::generate("theirs"));
     let redis = tls_redis(&theirs, &[]);
-    let service = service_on(&redis, &[("REDIS_TLS_CA_FILE", ours.ca().display().to_string())]);
+    let trust_ours = ("REDIS_TLS_CA_FILE", ours.ca().display().to_string());
+    let service = service_on(&redis, &[trust_ours.clone()]);
+    assert_refused_with_one_line(&service).await;
+
+    // The cluster form says it too, though its client retries quietly until requests time out:
+    // the server is refused before the client could learn it is no cluster.
+    let as_cluster = ("REDIS_URL", redis.url().replace("rediss://", "rediss+cluster://"));
+    let service = service_on(&redis, &[trust_ours, as_cluster]);
+    assert_refused_with_one_line(&service).await;
+}
+
+/// Not ready, 503 on issue, and the log says in one line, at start, that TLS verification of
+/// Redis failed, with the cause.
+async fn assert_refused_with_one_line(service: &Service) {
     let client = reqwest::Client::new();
 
     let ready = client.get(service.url("/readyz")).send().await.unwrap();
