@@ -200,7 +200,11 @@ impl RedisTarget {
                 match &cluster.tls {
                     None => redis::Client::open(first)?,
                     Some(tls) => {
-                        let url = if tls.insecure { format!("{first}#insecure") } else { first.to_owned() };
+                        let url = if tls.insecure {
+                            format!("{first}#insecure")
+                        } else {
+                            first.to_owned()
+                        };
                         redis::Client::build_with_tls(url.as_str(), tls.certs.clone())?
                     }
                 }

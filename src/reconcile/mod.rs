@@ -108,12 +108,9 @@ impl Report {
 /// Compares (and with `repair`, repairs) every selected event day.
 pub async fn run(args: &ReconcileArgs) -> anyhow::Result<Report> {
     // Settings first: a missing TLS file is reported before any connection is tried.
-    let mut redis = crate::redis_target::RedisTarget::parse(
-        &args.redis_url,
-        args.redis_cluster_nodes.as_deref(),
-        &args.redis_tls,
-    )?
-    .multiplexed(std::time::Duration::from_secs(5))?;
+    let mut redis =
+        crate::redis_target::RedisTarget::parse(&args.redis_url, args.redis_cluster_nodes.as_deref(), &args.redis_tls)?
+            .multiplexed(std::time::Duration::from_secs(5))?;
     // Not store::connect: a mistyped DATABASE_URL must fail, not create an empty database.
     let db = PgPoolOptions::new()
         .max_connections(2)

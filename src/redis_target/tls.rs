@@ -136,7 +136,8 @@ fn read_certs(setting: &'static str, path: &Path) -> Result<Vec<u8>, TargetError
 
 fn read_key(setting: &'static str, path: &Path) -> Result<Vec<u8>, TargetError> {
     let pem = read(setting, path)?;
-    PrivateKeyDer::from_pem_slice(&pem).map_err(|e| file_error(setting, path, format!("no PEM private key in it: {e}")))?;
+    PrivateKeyDer::from_pem_slice(&pem)
+        .map_err(|e| file_error(setting, path, format!("no PEM private key in it: {e}")))?;
     Ok(pem)
 }
 

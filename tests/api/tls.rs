@@ -121,7 +121,12 @@ async fn reconcile_and_the_cli_work_over_tls() {
     // The binary, as an operator runs it, with the TLS settings in its environment.
     let env = cli_env(&app.settings);
     let table = cli(&env, &["reconcile", "--event", &event]).await;
-    assert_eq!(table.status.code(), Some(0), "{}", String::from_utf8_lossy(&table.stderr));
+    assert_eq!(
+        table.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&table.stderr)
+    );
     let inspected: Value = serde_json::from_str(&stdout(&cli(&env, &["inspect", &event, "--json"]).await)).unwrap();
     assert_eq!(inspected["issued"], 4, "{inspected}");
     let listed = stdout(&cli(&env, &["events", "list", "--json"]).await);
@@ -148,10 +153,16 @@ async fn the_issue_path_and_the_writer_work_on_a_tls_cluster_as_an_acl_user() {
     assert!(cluster.url().starts_with("rediss+cluster://"), "{}", cluster.url());
     // ACL users are per node: every node learns the user, replicas too (they may be promoted).
     for port in cluster.ports() {
-        let reply = redis_cli(&certs, port, &["ACL", "SETUSER", "shop", "on", ">s3cret", "~*", "&*", "+@all"]);
+        let reply = redis_cli(
+            &certs,
+            port,
+            &["ACL", "SETUSER", "shop", "on", ">s3cret", "~*", "&*", "+@all"],
+        );
         assert_eq!(reply, "OK", "on {port}");
     }
-    let url = cluster.url().replace("rediss+cluster://", "rediss+cluster://shop:s3cret@");
+    let url = cluster
+        .url()
+        .replace("rediss+cluster://", "rediss+cluster://shop:s3cret@");
     let app = spawn_on(url, trusting(&certs)).await;
     assert_eq!(readyz(&app).await, StatusCode::OK);
     sell_and_store(&app, 20, 25).await;
@@ -161,7 +172,11 @@ async fn the_issue_path_and_the_writer_work_on_a_tls_cluster_as_an_acl_user() {
     let as_shop: usize = cluster
         .ports()
         .into_iter()
-        .map(|port| redis_cli(&certs, port, &["CLIENT", "LIST"]).matches(" user=shop ").count())
+        .map(|port| {
+            redis_cli(&certs, port, &["CLIENT", "LIST"])
+                .matches(" user=shop ")
+                .count()
+        })
         .sum();
     assert!(as_shop >= 3, "one connection per primary at least, got {as_shop}");
 }
@@ -219,7 +234,7 @@ async fn a_server_certificate_from_another_ca_is_refused_in_one_line() {
     let (ours, theirs) = (TestCerts::generate("ours"), TestCerts::generate("theirs"));
     let redis = tls_redis(&theirs, &[]);
     let trust_ours = ("REDIS_TLS_CA_FILE", ours.ca().display().to_string());
-    let service = service_on(&redis, &[trust_ours.clone()]);
+    let service = service_on(&redis, std::slice::from_ref(&trust_ours));
     assert_refused_with_one_line(&service).await;
 
     // The cluster form says it too, though its client retries quietly until requests time out:
@@ -237,7 +252,7 @@ async fn assert_refused_with_one_line(service: &Service) {
     let ready = client.get(service.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
     // An event can be created (it lives in Postgres), but nothing is issued for it.
-    let event = crate::instances::create_open_event(&client, &service, 5).await;
+    let event = crate::instances::create_open_event(&client, service, 5).await;
     let issue = client
         .post(service.url("/v1/coupon/issue"))
         .json(&serde_json::json!({ "event_id": event, "user_id": "u-1" }))
@@ -256,10 +271,7 @@ async fn assert_refused_with_one_line(service: &Service) {
         said.iter().all(|l| l.contains("invalid peer certificate")),
         "with the cause, on the same line:\n{log}"
     );
-    assert!(
-        said[0].contains("ERROR"),
-        "said at start, as an error:\n{log}"
-    );
+    assert!(said[0].contains("ERROR"), "said at start, as an error:\n{log}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -272,7 +284,10 @@ async fn the_insecure_setting_connects_to_any_certificate_and_warns() {
     let log = service.log();
     let warned: Vec<&str> = log.lines().filter(|l| l.contains("REDIS_TLS_INSECURE=true")).collect();
     assert_eq!(warned.len(), 1, "one warning at start:\n{log}");
-    assert!(warned[0].contains("WARN") && warned[0].contains("NOT verified"), "{log}");
+    assert!(
+        warned[0].contains("WARN") && warned[0].contains("NOT verified"),
+        "{log}"
+    );
 }
 
 /// Runs the binary with `env` and nothing else that could change what it prints (no backtrace
@@ -298,7 +313,8 @@ async fn a_missing_or_broken_tls_file_stops_the_start_with_one_line() {
     let junk = certs.dir.0.join("junk.pem");
     std::fs::write(&junk, "not PEM at all\n").unwrap();
     let path = |p: &std::path::Path| p.display().to_string();
-    let cases: [(&[(&str, String)], &str, &str); 4] = [
+    type Case<'a> = (&'a [(&'a str, String)], &'a str, &'a str);
+    let cases: [Case; 4] = [
         (
             &[("REDIS_TLS_CA_FILE", "/nonexistent/ca.pem".into())],
             "REDIS_TLS_CA_FILE",

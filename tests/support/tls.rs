@@ -25,7 +25,9 @@ impl TestCerts {
     pub fn generate(name: &str) -> Self {
         let dir = TempDir::new("tls");
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.distinguished_name.push(DnType::CommonName, format!("{name} test CA"));
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, format!("{name} test CA"));
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
@@ -35,12 +37,18 @@ impl TestCerts {
         // it when they connect to each other (tls-cluster, tls-replication).
         let both = [ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
         for (file, sans, usages) in [
-            ("server", vec!["127.0.0.1".to_owned(), "localhost".to_owned()], &both[..]),
+            (
+                "server",
+                vec!["127.0.0.1".to_owned(), "localhost".to_owned()],
+                &both[..],
+            ),
             ("client", vec![], &both[1..]),
         ] {
             let key = KeyPair::generate().unwrap();
             let mut params = CertificateParams::new(sans).unwrap();
-            params.distinguished_name.push(DnType::CommonName, format!("{name} {file}"));
+            params
+                .distinguished_name
+                .push(DnType::CommonName, format!("{name} {file}"));
             params.extended_key_usages = usages.to_vec();
             params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
             let cert = params.signed_by(&key, &ca).unwrap();
