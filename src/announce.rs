@@ -77,7 +77,7 @@ async fn subscriber(target: &RedisTarget, attempt: usize) -> anyhow::Result<redi
         RedisTarget::Single(client) => Ok(client.clone()),
         RedisTarget::Cluster(cluster) => {
             let node = &cluster.nodes[attempt % cluster.nodes.len()];
-            Ok(redis::Client::open(node.as_str())?)
+            Ok(crate::redis_target::tls::client(node, cluster.tls.as_ref())?)
         }
         RedisTarget::Sentinel(sentinel) => Ok(sentinel.primary_client(CONNECT_TIMEOUT).await?),
     }

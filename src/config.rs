@@ -30,9 +30,15 @@ pub struct Settings {
     pub listen_addr: String,
 
     /// Redis that holds counters, user records and streams: one server (`redis://host:port`)
-    /// or a Redis Cluster (`redis+cluster://host1:port1,host2:port2,...`).
+    /// or a Redis Cluster (`redis+cluster://host1:port1,host2:port2,...`); over TLS
+    /// `rediss://host:port` and `rediss+cluster://host1:port1,...` (see REDIS_TLS_*). An ACL
+    /// user and password go before the host(s): `rediss://user:password@host:port`.
     #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
     pub redis_url: String,
+
+    /// TLS to Redis (`REDIS_TLS_*`): extra CA, client certificate, insecure mode.
+    #[command(flatten)]
+    pub redis_tls: crate::redis_target::RedisTls,
 
     /// Redis Cluster nodes to start from, `host1:port1,host2:port2,...`; when set, the service
     /// uses the cluster and ignores REDIS_URL.
@@ -188,7 +194,7 @@ impl Settings {
 
     /// The Redis (or Redis Cluster) named by REDIS_URL / REDIS_CLUSTER_NODES.
     pub fn redis_target(&self) -> Result<crate::redis_target::RedisTarget, crate::redis_target::TargetError> {
-        crate::redis_target::RedisTarget::parse(&self.redis_url, self.redis_cluster_nodes.as_deref())
+        crate::redis_target::RedisTarget::parse(&self.redis_url, self.redis_cluster_nodes.as_deref(), &self.redis_tls)
     }
 
     pub fn redis_timeout(&self) -> Duration {

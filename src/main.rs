@@ -17,6 +17,8 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+// Parsed once at start: the size of the largest variant (Settings) costs nothing.
+#[allow(clippy::large_enum_variant)]
 enum Command {
     /// Run the HTTP service and the writer (applies migrations first).
     Serve(Settings),

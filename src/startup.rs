@@ -70,6 +70,7 @@ impl Application {
             settings.day_key_ttl(),
         )?
         .with_replicas(settings.redis_wait_replicas);
+        warn_of_untrusted_redis(&redis, settings.redis_timeout()).await;
         let catalog = Catalog::new(db.clone(), issuer.clone());
         match catalog.publish_all().await {
             Ok(n) => tracing::info!(events = n, "published events to Redis"),
@@ -174,6 +175,17 @@ impl Application {
             writer.await.context("writer task panicked")?;
         }
         served.context("HTTP server failed")
+    }
+}
+
+/// A server certificate the TLS settings do not trust will not be trusted on the next attempt
+/// either: said once at start, at ERROR, rather than only as 503s and failed readiness checks.
+/// The service still starts (not ready), so that fixing the certificate needs no restart.
+async fn warn_of_untrusted_redis(redis: &RedisTarget, timeout: Duration) {
+    if let Err(e) = redis.probe(timeout).await
+        && crate::redis_target::tls::verification_failure(&e).is_some()
+    {
+        tracing::error!("{}", crate::redis_target::tls::explain(&e));
     }
 }
 

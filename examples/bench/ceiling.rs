@@ -33,7 +33,8 @@ pub struct Ceiling<'a> {
 impl Ceiling<'_> {
     /// Calls per second.
     pub async fn measure(&self, path: Path) -> anyhow::Result<f64> {
-        let mut conn = RedisTarget::parse(self.redis_url, None)?.multiplexed(std::time::Duration::from_secs(5))?;
+        let mut conn = RedisTarget::parse(self.redis_url, None, &Default::default())?
+            .multiplexed(std::time::Duration::from_secs(5))?;
         let keys = Keys::new(format!("{}-ceiling", self.prefix));
         let limit = if path == Path::Issue { 100_000_000 } else { 1 };
         let event = Event::new(EventId::new(), all_day_event(limit)?, Utc::now());

@@ -91,7 +91,7 @@ impl RunResult {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let target = RedisTarget::parse(&args.redis_url, None)?;
+    let target = RedisTarget::parse(&args.redis_url, None, &Default::default())?;
     if !target.is_cluster() {
         bail!("--redis-url must be a cluster (redis+cluster://...)");
     }

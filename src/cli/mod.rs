@@ -35,6 +35,10 @@ pub struct Connection {
     #[arg(long, env = "REDIS_CLUSTER_NODES", global = true)]
     pub redis_cluster_nodes: Option<String>,
 
+    /// TLS to Redis (`REDIS_TLS_*`), as for `serve`.
+    #[command(flatten)]
+    pub redis_tls: crate::redis_target::RedisTls,
+
     /// Postgres that holds events and coupons.
     #[arg(
         long,
@@ -64,8 +68,9 @@ struct Session {
 impl Connection {
     /// Connects (creating the database and applying migrations if needed, as `serve` does).
     async fn open(&self) -> anyhow::Result<Session> {
+        // Settings first: a missing TLS file is reported before any connection is tried.
         let database = store::DatabaseUrl::parse(&self.database_url)?;
-        let redis = RedisTarget::parse(&self.redis_url, self.redis_cluster_nodes.as_deref())?;
+        let redis = RedisTarget::parse(&self.redis_url, self.redis_cluster_nodes.as_deref(), &self.redis_tls)?;
         let db = store::connect(&database, 2).await?;
         store::migrate(&db).await?;
         // The CLI is not on a hot path: give Redis more time than a request would get.

@@ -32,7 +32,8 @@ use crate::redis_target::{RedisConnection, RedisTarget};
 pub enum RedisFailure {
     #[error("redis did not answer within {0:?}")]
     Timeout(Duration),
-    #[error("redis: {0}")]
+    /// A certificate the TLS settings do not trust is said in words an operator searches for.
+    #[error("redis: {}", crate::redis_target::tls::explain(.0))]
     Redis(#[from] redis::RedisError),
     #[error(transparent)]
     BadReply(#[from] script::BadReply),

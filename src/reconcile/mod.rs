@@ -52,6 +52,10 @@ pub struct ReconcileArgs {
     #[arg(long, env = "REDIS_CLUSTER_NODES")]
     pub redis_cluster_nodes: Option<String>,
 
+    /// TLS to Redis (`REDIS_TLS_*`), as for `serve`.
+    #[command(flatten)]
+    pub redis_tls: crate::redis_target::RedisTls,
+
     #[arg(
         long,
         env = "DATABASE_URL",
@@ -103,7 +107,8 @@ impl Report {
 /// Compares (and with `repair`, repairs) every selected event day.
 pub async fn run(args: &ReconcileArgs) -> anyhow::Result<Report> {
     let database = crate::store::DatabaseUrl::parse(&args.database_url)?;
-    let redis = crate::redis_target::RedisTarget::parse(&args.redis_url, args.redis_cluster_nodes.as_deref())?;
+    let redis =
+        crate::redis_target::RedisTarget::parse(&args.redis_url, args.redis_cluster_nodes.as_deref(), &args.redis_tls)?;
     // Not store::connect: a mistyped DATABASE_URL must fail, not create an empty database.
     let db = PgPoolOptions::new()
         .max_connections(2)

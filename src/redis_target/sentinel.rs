@@ -30,6 +30,7 @@ use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::{AsyncConnectionConfig, Cmd, ErrorKind, Pipeline, RedisError, RedisFuture, RedisResult, Value};
 
 use super::replace::{Policy, Replaceable, connection_failed};
+use super::tls::TlsSetup;
 
 /// The URL schemes that name a set of sentinels, without and with TLS.
 pub(super) const SCHEME: &str = "redis+sentinel://";
@@ -49,7 +50,8 @@ pub struct SentinelTarget {
     auth: String,
     /// `:password@` for the sentinels (`REDIS_SENTINEL_PASSWORD`), empty when they need none.
     sentinel_auth: String,
-    tls: bool,
+    /// With `rediss+sentinel://`: the `REDIS_TLS_*` settings, for the sentinels and the nodes.
+    tls: Option<TlsSetup>,
 }
 
 /// Why the sentinels could not name a primary at start.
@@ -63,7 +65,7 @@ pub enum LookupError {
 
 impl SentinelTarget {
     /// `rest`: what follows the scheme, `[auth@]h1:p1,h2:p2/<master-name>`.
-    pub(super) fn parse(rest: &str, tls: bool) -> Result<Self, String> {
+    pub(super) fn parse(rest: &str, tls: Option<TlsSetup>) -> Result<Self, String> {
         let (auth, hosts) = match rest.rsplit_once('@') {
             Some((auth, hosts)) => (format!("{auth}@"), hosts),
             None => (String::new(), rest),
@@ -199,17 +201,19 @@ impl SentinelTarget {
     }
 
     /// Where the choice of plain TCP or TLS is made, for the sentinels and the data nodes alike
-    /// (with TLS: redis-rs's rustls, verified against the system's roots).
+    /// (with TLS: the `REDIS_TLS_*` settings, as for one server or a cluster).
     fn scheme(&self) -> &'static str {
-        if self.tls { "rediss" } else { "redis" }
+        if self.tls.is_some() { "rediss" } else { "redis" }
     }
 
     fn sentinel_client(&self, sentinel: &str) -> RedisResult<redis::Client> {
-        redis::Client::open(format!("{}://{}{sentinel}", self.scheme(), self.sentinel_auth))
+        let url = format!("{}://{}{sentinel}", self.scheme(), self.sentinel_auth);
+        super::tls::client(&url, self.tls.as_ref())
     }
 
     fn node_client(&self, host: &str, port: u16) -> RedisResult<redis::Client> {
-        redis::Client::open(format!("{}://{}{host}:{port}", self.scheme(), self.auth))
+        let url = format!("{}://{}{host}:{port}", self.scheme(), self.auth);
+        super::tls::client(&url, self.tls.as_ref())
     }
 
     pub fn describe(&self) -> String {

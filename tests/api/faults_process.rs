@@ -77,7 +77,7 @@ async fn killing_one_of_two_instances_mid_spike_loses_nothing_and_oversells_noth
     let keys = Keys::new(&settings.redis_key_prefix);
     // The project's own connection type, so that the test also runs with REDIS_URL naming a
     // cluster.
-    let mut redis = RedisTarget::parse(&settings.redis_url, None)
+    let mut redis = RedisTarget::parse(&settings.redis_url, None, &settings.redis_tls)
         .unwrap()
         .multiplexed(Duration::from_secs(5))
         .unwrap();

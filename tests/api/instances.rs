@@ -12,8 +12,13 @@ mod cluster;
 #[path = "../support/sentinel.rs"]
 mod sentinel;
 
+// Certificates for the TLS tests; uses `servers`' TempDir too.
+#[path = "../support/tls.rs"]
+mod tls;
+
 pub use cluster::OwnCluster;
 pub use sentinel::OwnSentinels;
+pub use tls::TestCerts;
 // For the tests that only read and write on a cluster (they may share scripts/test's).
 #[allow(unused_imports)]
 pub use cluster::{primary_port_at, shared_cluster_url, shared_or_own_cluster};

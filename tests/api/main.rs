@@ -45,3 +45,5 @@ mod postgres_tls;
 mod settings;
 // Issue 13: Redis Sentinel.
 mod sentinel;
+// Issue 13: TLS to Redis (one server and a cluster), ACL users.
+mod tls;

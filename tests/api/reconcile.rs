@@ -22,19 +22,25 @@ pub async fn app_and_args(writer: bool) -> (TestApp, ReconcileArgs) {
         captured = Some(s.clone());
     })
     .await;
-    let s = captured.expect("settings seen");
-    let args = ReconcileArgs {
+    let args = args_for(captured.expect("settings seen"));
+    (app, args)
+}
+
+/// Reconcile arguments for what an app was started with: its Redis (and TLS settings),
+/// database and key prefix.
+pub fn args_for(s: Settings) -> ReconcileArgs {
+    ReconcileArgs {
         event: None,
         day: None,
         repair: false,
         stuck_after_secs: 60,
         redis_url: s.redis_url,
         redis_cluster_nodes: s.redis_cluster_nodes,
+        redis_tls: s.redis_tls,
         database_url: s.database_url,
         redis_key_prefix: s.redis_key_prefix,
         day_key_ttl_hours: s.day_key_ttl_hours,
-    };
-    (app, args)
+    }
 }
 
 fn kinds(report: &Report) -> Vec<&'static str> {

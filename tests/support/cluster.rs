@@ -81,10 +81,23 @@ pub struct OwnCluster {
 impl OwnCluster {
     /// Starts it (about 2-3 s: `redis-cli --cluster create` waits in whole seconds).
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// A cluster that speaks TLS only, to clients and between nodes, with the certificates in
+    /// `certs` (`ca.crt`, `server.crt`, `server.key`: see `scripts/cluster --tls`). Its URL is
+    /// `rediss+cluster://...`; the helpers below that ask nodes through `redis-cli` in plain
+    /// text do not reach it.
+    pub fn start_tls(certs: &Path) -> Self {
+        Self::start_with(&["--tls".as_ref(), certs.as_os_str()])
+    }
+
+    fn start_with(extra: &[&std::ffi::OsStr]) -> Self {
         let dir = TempDir::new("cluster");
         let out = Command::new(script())
             .args(["start", "--quiet", "--dir"])
             .arg(&dir.0)
+            .args(extra)
             .output()
             .expect("scripts/cluster runs");
         assert!(
@@ -278,6 +291,12 @@ impl OwnCluster {
                 .iter()
                 .all(|r| r.clone().all(|slot| served.iter().any(|s| s.contains(&slot))))
         })
+    }
+
+    /// The ports of the nodes whose process runs, primaries and replicas (read from their pid
+    /// files, so it works on a TLS cluster too).
+    pub fn ports(&self) -> Vec<u16> {
+        self.pids().into_keys().collect()
     }
 
     /// Port → pid of the nodes whose process runs (a zombie does not: nothing may reap it).

@@ -60,15 +60,31 @@ pub struct OwnRedis {
     pub port: u16,
     /// Extra arguments, e.g. `--appendonly yes --appendfsync always`.
     args: Vec<String>,
+    /// For a TLS-only server: the `redis-cli` arguments that reach it (`--tls --cacert ...`).
+    tls_cli: Option<Vec<String>>,
     child: Option<Child>,
     dir: TempDir,
 }
 
 impl OwnRedis {
     pub fn start(args: &[&str]) -> Self {
+        Self::start_with(free_port(), args.iter().map(|a| a.to_string()).collect(), None)
+    }
+
+    /// A server that speaks TLS only: `tls_args(port)` are its TLS arguments (they end the
+    /// plain port with `--port 0`), `cli` the `redis-cli` arguments that reach it.
+    pub fn start_tls(tls_args: impl FnOnce(u16) -> Vec<String>, cli: Vec<String>, args: &[&str]) -> Self {
+        let port = free_port();
+        let mut all = tls_args(port);
+        all.extend(args.iter().map(|a| a.to_string()));
+        Self::start_with(port, all, Some(cli))
+    }
+
+    fn start_with(port: u16, args: Vec<String>, tls_cli: Option<Vec<String>>) -> Self {
         let mut redis = Self {
-            port: free_port(),
-            args: args.iter().map(|a| a.to_string()).collect(),
+            port,
+            args,
+            tls_cli,
             child: None,
             dir: TempDir::new("redis"),
         };
@@ -77,7 +93,8 @@ impl OwnRedis {
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        let scheme = if self.tls_cli.is_some() { "rediss" } else { "redis" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     /// Starts it on the same port and data directory (so with AOF it reloads its data).
@@ -93,7 +110,10 @@ impl OwnRedis {
             .expect("redis-server runs (apt-get install redis-server)");
         self.child = Some(child);
         let port = self.port;
-        wait_until("redis-server", Duration::from_secs(10), || ping(port));
+        match &self.tls_cli {
+            None => wait_until("redis-server", Duration::from_secs(10), || ping(port)),
+            Some(cli) => wait_until("redis-server (TLS)", Duration::from_secs(10), || ping_tls(port, cli)),
+        }
     }
 
     /// `kill -9`: no chance to write anything more.
@@ -141,6 +161,14 @@ fn ping(port: u16) -> bool {
     let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
     let mut reply = [0u8; 7];
     s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut reply).is_ok() && &reply == b"+PONG\r\n"
+}
+
+fn ping_tls(port: u16, cli: &[String]) -> bool {
+    Command::new("redis-cli")
+        .args(cli)
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "ping"])
+        .output()
+        .is_ok_and(|out| out.stdout.starts_with(b"PONG"))
 }
 
 /// A Postgres cluster of the test's own (initdb + pg_ctl), with fsync off: it is thrown away.
