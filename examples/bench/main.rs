@@ -114,8 +114,10 @@ async fn main() -> anyhow::Result<()> {
                         redis.clone(),
                         &db,
                         &prefix,
-                        args.connections,
-                        Duration::from_secs(args.duration),
+                        scenario::Load {
+                            connections: args.connections,
+                            duration: Duration::from_secs(args.duration),
+                        },
                     )
                     .await?;
                 eprintln!("  {:<11} {:>9.0} req/s", scenario.name(), figures.wrk.per_second());

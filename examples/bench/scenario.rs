@@ -91,9 +91,9 @@ impl Scenario {
         mut redis: ConnectionManager,
         db: &PgPool,
         prefix: &str,
-        connections: usize,
-        duration: Duration,
+        load: Load,
     ) -> anyhow::Result<ScenarioFigures> {
+        let Load { connections, duration } = load;
         let (limit, users) = self.shape();
         let event = service.open_event(limit).await?;
         if self == Scenario::SoldOut && service.issue(&event, "the-only-one").await? != 201 {
@@ -188,4 +188,11 @@ impl Scenario {
             postgres_ok: matches!(self, Scenario::Spike | Scenario::Thin | Scenario::Drop).then_some(postgres_ok),
         })
     }
+}
+
+/// How hard wrk drives a scenario: its open connections, for how long.
+#[derive(Clone, Copy)]
+pub struct Load {
+    pub connections: usize,
+    pub duration: Duration,
 }
