@@ -137,3 +137,36 @@ async fn a_primary_killed_mid_spike_fails_over_and_loses_no_coupon() {
         "every coupon a client was shown is in Postgres, once, under its user"
     );
 }
+
+/// An ACL user and password in the URL (`redis+sentinel://user:password@…/<master>`) are used on
+/// the data node the sentinels name: the service issues and stores as that user.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_acl_user_in_the_url_is_used_on_the_named_primary() {
+    let sentinels = OwnSentinels::start();
+    let primary = sentinels.primary();
+    let acl = Command::new("redis-cli")
+        .args(["-p", &primary.to_string()])
+        .args(["acl", "setuser", "shop", "on", ">shop-secret", "~*", "&*", "+@all"])
+        .output()
+        .unwrap();
+    assert!(acl.status.success(), "{acl:?}");
+    let url = sentinels
+        .url()
+        .replacen("redis+sentinel://", "redis+sentinel://shop:shop-secret@", 1);
+    let app = spawn_app_with(|s| {
+        s.redis_url = url;
+        s.redis_cluster_nodes = None;
+        s.redis_timeout_ms = 5000;
+    })
+    .await;
+    let event = app.open_event(5).await;
+    let answers = issue_all(&app, &event, &users("acl", 5)).await;
+    assert!(answers.iter().all(|(_, s, _)| *s == StatusCode::CREATED), "{answers:?}");
+    app.wait_for_stored(&event, 5, Duration::from_secs(15)).await;
+    let clients = Command::new("redis-cli")
+        .args(["-p", &primary.to_string(), "client", "list"])
+        .output()
+        .unwrap();
+    let clients = String::from_utf8_lossy(&clients.stdout);
+    assert!(clients.contains("user=shop"), "the service connects as shop: {clients}");
+}
