@@ -12,7 +12,7 @@ use reqwest::StatusCode;
 
 use crate::cluster::{Primaries, kill_the_primary_mid_spike};
 use crate::helpers::{issue_all, spawn_app_with, test_settings, users};
-use crate::instances::{OwnSentinels, free_port};
+use crate::instances::{OwnSentinels, TestCerts, free_port};
 
 impl Primaries for OwnSentinels {
     fn url(&self) -> String {
@@ -169,4 +169,25 @@ async fn an_acl_user_in_the_url_is_used_on_the_named_primary() {
         .unwrap();
     let clients = String::from_utf8_lossy(&clients.stdout);
     assert!(clients.contains("user=shop"), "the service connects as shop: {clients}");
+}
+
+/// `rediss+sentinel://` with `REDIS_TLS_CA_FILE`: the sentinels and the primary they name are
+/// reached over TLS only (`scripts/sentinel --tls`), verified against the test's own CA; the
+/// service issues and stores.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn issues_and_stores_through_sentinels_over_tls() {
+    let certs = TestCerts::generate("sentinel");
+    let sentinels = OwnSentinels::start_tls(&certs.dir.0);
+    assert!(sentinels.url().starts_with("rediss+sentinel://"), "{}", sentinels.url());
+    let app = spawn_app_with(|s| {
+        s.redis_url = sentinels.url();
+        s.redis_cluster_nodes = None;
+        s.redis_tls.ca_file = Some(certs.ca());
+        s.redis_timeout_ms = 5000;
+    })
+    .await;
+    let event = app.open_event(5).await;
+    let answers = issue_all(&app, &event, &users("tls", 5)).await;
+    assert!(answers.iter().all(|(_, s, _)| *s == StatusCode::CREATED), "{answers:?}");
+    app.wait_for_stored(&event, 5, Duration::from_secs(15)).await;
 }

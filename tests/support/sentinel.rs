@@ -31,11 +31,24 @@ pub struct OwnSentinels {
 impl OwnSentinels {
     /// Starts it (about 3-5 s: the sentinels must discover each other and the replica).
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Over TLS only (`scripts/sentinel --tls`): `certs` holds ca.crt, server.crt and server.key;
+    /// the URL is `rediss+sentinel://`. Only [`OwnSentinels::url`] is meant for such a set (the
+    /// other helpers ask the nodes in plain redis-cli).
+    pub fn start_tls(certs: &Path) -> Self {
+        Self::start_with(&["--tls", &certs.display().to_string()])
+    }
+
+    fn start_with(extra: &[&str]) -> Self {
         let dir = TempDir::new("sentinel");
-        let stdout = script(&["start", "--quiet"], &dir);
+        let args: Vec<&str> = ["start", "--quiet"].iter().chain(extra).copied().collect();
+        let stdout = script(&args, &dir);
         let url = stdout.trim().to_owned();
         let sentinels = url
-            .trim_start_matches("redis+sentinel://")
+            .split_once("://")
+            .map_or("", |(_, rest)| rest)
             .split('/')
             .next()
             .unwrap_or_default()
