@@ -31,12 +31,13 @@ use crate::redis_target::{RedisConnection, RedisTarget};
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const RETRY_MOST: Duration = Duration::from_secs(2);
 
-/// Tells every instance (this one too) that `id` was just created and published.
+/// Tells every instance (this one too) that `id` was just created and published. Through
+/// `lua/announce.lua`, so that on a cluster it goes to one known primary (see the script).
 pub async fn new_event(conn: &mut RedisConnection, keys: &Keys, id: EventId) {
-    let sent: redis::RedisResult<i64> = redis::cmd("PUBLISH")
-        .arg(keys.new_events())
+    let sent: redis::RedisResult<i64> = redis::Script::new(include_str!("../lua/announce.lua"))
+        .key(keys.new_events())
         .arg(id.to_string())
-        .query_async(conn)
+        .invoke_async(conn)
         .await;
     if let Err(e) = sent {
         tracing::warn!(event_id = %id, error = %e, "cannot announce the new event; other instances see it at their next reload");
