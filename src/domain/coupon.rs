@@ -45,12 +45,51 @@ pub struct Coupon {
     pub redeemed_at: Option<DateTime<Utc>>,
 }
 
+impl Coupon {
+    /// The coupon's JSON: exactly the bytes `serde_json::to_vec(self)` writes (tested below
+    /// against it), written straight into one buffer. The issue answer is built on every request,
+    /// and serializing through serde cost about 7,800 instructions of it (docs/performance.md):
+    /// every string (the ids, the dates) went through JSON escaping and the instants through
+    /// chrono's formatter and an allocation each. No field here can need escaping: the ids are
+    /// UUIDs, a `UserId` holds only letters, digits and `._:@-`, the dates are digits.
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(320);
+        let mut uuid = uuid::Uuid::encode_buffer();
+        out.extend_from_slice(b"{\"coupon_id\":\"");
+        out.extend_from_slice(self.coupon_id.as_uuid().hyphenated().encode_lower(&mut uuid).as_bytes());
+        out.extend_from_slice(b"\",\"event_id\":\"");
+        out.extend_from_slice(self.event_id.as_uuid().hyphenated().encode_lower(&mut uuid).as_bytes());
+        out.extend_from_slice(b"\",\"user_id\":\"");
+        // Nothing to escape: a user id is letters, digits and `._:@-` (see `UserId`).
+        out.extend_from_slice(self.user_id.as_str().as_bytes());
+        out.extend_from_slice(b"\",\"day\":\"");
+        text::write_day(&mut out, self.day);
+        out.extend_from_slice(b"\",\"shard\":");
+        out.extend_from_slice(itoa::Buffer::new().format(self.shard).as_bytes());
+        out.extend_from_slice(b",\"seq\":");
+        out.extend_from_slice(itoa::Buffer::new().format(self.seq).as_bytes());
+        out.extend_from_slice(b",\"issued_at\":");
+        text::write_instant(&mut out, &self.issued_at);
+        out.extend_from_slice(b",\"valid_from\":");
+        text::write_instant(&mut out, &self.valid_from);
+        out.extend_from_slice(b",\"valid_until\":");
+        text::write_instant(&mut out, &self.valid_until);
+        out.extend_from_slice(b",\"redeemed_at\":");
+        match &self.redeemed_at {
+            Some(at) => text::write_instant(&mut out, at),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.push(b'}');
+        out
+    }
+}
+
 /// The coupon's dates and instants as chrono's serde writes them, byte for byte, but formatted
 /// into one string first: chrono hands serde_json its `Display`, whose many small writes each
 /// pass through JSON string escaping, and that was a tenth of the issue path's instructions
 /// (docs/performance.md).
 mod text {
-    use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+    use chrono::{DateTime, Datelike, NaiveDate, SecondsFormat, Timelike, Utc};
     use serde::Serializer;
 
     pub fn day<S: Serializer>(day: &NaiveDate, s: S) -> Result<S::Ok, S::Error> {
@@ -61,6 +100,63 @@ mod text {
     /// of fraction, as many as the instant needs.
     pub fn instant<S: Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&at.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+    }
+
+    /// `day` as chrono's `Display` writes it (`2026-05-01`), for the years a coupon can have;
+    /// any other year is left to chrono.
+    pub fn write_day(out: &mut Vec<u8>, day: NaiveDate) {
+        if !(0..=9999).contains(&day.year()) {
+            out.extend_from_slice(day.to_string().as_bytes());
+            return;
+        }
+        digits(out, day.year() as u32, 4);
+        out.push(b'-');
+        digits(out, day.month(), 2);
+        out.push(b'-');
+        digits(out, day.day(), 2);
+    }
+
+    /// `at` as a JSON string, as `instant` writes it (and so as chrono does): the date, `T`,
+    /// the time, the fraction (`AutoSi`: none, 3, 6 or 9 digits), `Z`. A leap second, or a
+    /// year outside 0..=9999, is left to chrono.
+    pub fn write_instant(out: &mut Vec<u8>, at: &DateTime<Utc>) {
+        let time = at.time();
+        let nanos = time.nanosecond();
+        if nanos >= 1_000_000_000 || !(0..=9999).contains(&at.year()) {
+            out.push(b'"');
+            out.extend_from_slice(at.to_rfc3339_opts(SecondsFormat::AutoSi, true).as_bytes());
+            out.push(b'"');
+            return;
+        }
+        out.push(b'"');
+        write_day(out, at.date_naive());
+        out.push(b'T');
+        digits(out, time.hour(), 2);
+        out.push(b':');
+        digits(out, time.minute(), 2);
+        out.push(b':');
+        digits(out, time.second(), 2);
+        if nanos != 0 {
+            out.push(b'.');
+            if nanos.is_multiple_of(1_000_000) {
+                digits(out, nanos / 1_000_000, 3);
+            } else if nanos.is_multiple_of(1_000) {
+                digits(out, nanos / 1_000, 6);
+            } else {
+                digits(out, nanos, 9);
+            }
+        }
+        out.extend_from_slice(b"Z\"");
+    }
+
+    /// `n` in exactly `width` decimal digits, zero-padded (`n` has at most `width` digits).
+    fn digits(out: &mut Vec<u8>, mut n: u32, width: usize) {
+        let start = out.len();
+        out.resize(start + width, b'0');
+        for slot in out[start..].iter_mut().rev() {
+            *slot = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
     }
 
     pub fn maybe_instant<S: Serializer>(at: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
@@ -102,6 +198,54 @@ mod tests {
             assert_eq!(ours["valid_from"], chrono_s(at));
             assert_eq!(ours["valid_until"], chrono_s(at + chrono::Duration::days(30)));
             assert_eq!(ours["redeemed_at"], serde_json::to_value(coupon.redeemed_at).unwrap());
+        }
+    }
+
+    /// `to_json` writes exactly serde_json's bytes, for any instant, day, numbers and user id.
+    mod written_by_hand {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// Instants from 1 BC to past 9999 (chrono writes those years differently), every
+        /// precision, and leap seconds.
+        fn instant() -> impl Strategy<Value = DateTime<Utc>> {
+            let secs = -62_200_000_000i64..260_000_000_000;
+            let nanos = prop_oneof![
+                Just(0u32),
+                (0u32..1000).prop_map(|ms| ms * 1_000_000),
+                (0u32..1_000_000).prop_map(|us| us * 1_000),
+                0u32..1_000_000_000,
+                1_000_000_000u32..2_000_000_000,
+            ];
+            (secs, nanos).prop_filter_map("a valid instant", |(secs, nanos)| DateTime::from_timestamp(secs, nanos))
+        }
+
+        proptest! {
+            #[test]
+            fn as_serde_writes_it(
+                user in "[A-Za-z0-9._:@-]{1,64}",
+                at in instant(),
+                until in instant(),
+                redeemed in proptest::option::of(instant()),
+                shard: u16,
+                seq: u32,
+            ) {
+                let coupon = Coupon {
+                    coupon_id: CouponId::new(),
+                    event_id: EventId::new(),
+                    user_id: UserId::parse(&user).unwrap(),
+                    day: at.date_naive(),
+                    shard,
+                    seq,
+                    issued_at: at,
+                    valid_from: at,
+                    valid_until: until,
+                    redeemed_at: redeemed,
+                };
+                let serde = serde_json::to_vec(&coupon).unwrap();
+                prop_assert_eq!(String::from_utf8(coupon.to_json()).unwrap(), String::from_utf8(serde).unwrap());
+            }
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use std::time::Instant;
 
+use actix_web::http::header::{CONTENT_TYPE, HeaderValue};
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
 use serde::Deserialize;
@@ -100,7 +101,10 @@ async fn decide(
         span.record("day", tracing::field::display(day));
     }
     let answer = match outcome {
-        IssueOutcome::Issued(coupon) => Ok(HttpResponse::Created().json(coupon)),
+        // `to_json` writes what `json(coupon)` would, without serde (see `Coupon::to_json`).
+        IssueOutcome::Issued(coupon) => Ok(HttpResponse::Created()
+            .insert_header((CONTENT_TYPE, HeaderValue::from_static("application/json")))
+            .body(coupon.to_json())),
         IssueOutcome::AlreadyIssued(coupon) => Err(ApiError::AlreadyIssued(Box::new(coupon))),
         IssueOutcome::SoldOut { .. } => Err(ApiError::SoldOut),
         IssueOutcome::NotOpen => Err(ApiError::NotOpen),
