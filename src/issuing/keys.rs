@@ -88,28 +88,74 @@ impl Keys {
     /// prefix and of the day: the hot path builds these on every request, and formatting the
     /// event id seven times was a measurable part of its cost (docs/performance.md).
     pub fn script_keys(&self, bucket: impl Into<Bucket>, day: NaiveDate) -> ScriptKeys {
-        let prefix = self.event_prefix(bucket);
-        let day = day.to_string();
         ScriptKeys {
-            settings: under(&prefix, "event"),
-            windows: under(&prefix, "windows"),
-            stream: under(&prefix, "stream"),
-            day_count: day_key(&prefix, &day, ":count"),
-            day_users: day_key(&prefix, &day, ":users"),
-            prefix,
+            prefix: self.event_prefix(bucket),
+            day: day_text(day),
         }
     }
 }
 
 /// The keys of one issue script call, in the order of its `KEYS` (see `lua/issue.lua`), and the
-/// bucket's prefix, its `ARGV[3]`.
+/// bucket's prefix, its `ARGV[3]`: the prefix and the day formatted once, and each key written
+/// straight into the command (see `write_keys`), not built as a string of its own.
 pub struct ScriptKeys {
-    pub settings: String,
-    pub windows: String,
-    pub stream: String,
-    pub day_count: String,
-    pub day_users: String,
     pub prefix: String,
+    day: [u8; 10],
+}
+
+impl ScriptKeys {
+    /// The day as the keys carry it (`2026-05-01`).
+    fn day(&self) -> &[u8] {
+        &self.day
+    }
+
+    /// Writes the five `KEYS`, in the script's order, as five arguments of `out`.
+    pub fn write_keys(&self, out: &mut impl redis::RedisWrite) {
+        let prefix = self.prefix.as_bytes();
+        for parts in [
+            [prefix, b"event", b""],
+            [prefix, b"windows", b""],
+            [prefix, b"stream", b""],
+            [prefix, self.day(), b":count"],
+            [prefix, self.day(), b":users"],
+        ] {
+            let mut arg = out.writer_for_next_arg();
+            for part in parts {
+                // Writing into the command's buffer cannot fail.
+                let _ = std::io::Write::write_all(&mut arg, part);
+            }
+        }
+    }
+
+    /// The five keys as strings, for tests.
+    #[cfg(test)]
+    fn keys(&self) -> Vec<String> {
+        let mut cmd = redis::Cmd::new();
+        self.write_keys(&mut cmd);
+        cmd.args_iter()
+            .map(|arg| match arg {
+                redis::Arg::Simple(bytes) => String::from_utf8(bytes.to_vec()).unwrap(),
+                other => panic!("not a key: {other:?}"),
+            })
+            .collect()
+    }
+}
+
+/// `day` as `NaiveDate`'s `Display` writes it, for the years 0 to 9999 (an event's days are
+/// checked to lie in them when it is created); on the stack, not in a `String`.
+pub(super) fn day_text(day: NaiveDate) -> [u8; 10] {
+    use chrono::Datelike;
+    let mut out = *b"0000-00-00";
+    let mut put = |range: std::ops::Range<usize>, mut n: u32| {
+        for slot in out[range].iter_mut().rev() {
+            *slot = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+    };
+    put(0..4, day.year().clamp(0, 9999) as u32);
+    put(5..7, day.month());
+    put(8..10, day.day());
+    out
 }
 
 /// `prefix` + `suffix`, allocated once at the right size.
@@ -159,16 +205,24 @@ mod tests {
         for bucket in [Bucket { event, shard: 0 }, Bucket { event, shard: 5 }] {
             let s = keys.script_keys(bucket, day);
             assert_eq!(
-                [s.settings, s.windows, s.stream, s.day_count, s.day_users, s.prefix],
+                s.keys(),
                 [
                     keys.settings(bucket),
                     keys.windows(bucket),
                     keys.stream(bucket),
                     keys.day_count(bucket, day),
                     keys.day_users(bucket, day),
-                    keys.event_prefix(bucket),
                 ]
             );
+            assert_eq!(s.prefix, keys.event_prefix(bucket));
+        }
+    }
+
+    #[test]
+    fn days_are_written_as_chrono_writes_them() {
+        for day in ["2026-05-01", "0001-01-09", "9999-12-31", "2024-02-29"] {
+            let day: NaiveDate = day.parse().unwrap();
+            assert_eq!(day_text(day), day.to_string().as_bytes());
         }
     }
 

@@ -155,20 +155,39 @@ impl Issuer {
     ) -> Result<Vec<String>, RedisFailure> {
         let mut conn = self.conn.clone();
         let keys = self.keys.script_keys(bucket, keys_day);
-        let mut call = self.script.prepare_invoke();
-        call.key(keys.settings)
-            .key(keys.windows)
-            .key(keys.stream)
-            .key(keys.day_count)
-            .key(keys.day_users)
-            .arg(user.as_str())
-            .arg(CouponId::new().to_string())
-            .arg(keys.prefix)
+        // The EVALSHA written straight into one command buffer: redis-rs's `ScriptInvocation`
+        // keeps each key and argument in a vector of its own and copies them all into the
+        // command at the call, which cost the hot path a dozen allocations per request.
+        let mut call = redis::Cmd::with_capacity(15, 512);
+        call.arg("EVALSHA").arg(self.script.get_hash()).arg(script::KEYS);
+        keys.write_keys(&mut call);
+        let mut coupon = uuid::Uuid::encode_buffer();
+        call.arg(user.as_str())
+            .arg(
+                CouponId::new()
+                    .as_uuid()
+                    .hyphenated()
+                    .encode_lower(&mut coupon)
+                    .as_bytes(),
+            )
+            .arg(keys.prefix.as_bytes())
             .arg(self.day_key_ttl.as_millis() as u64);
         if let Some(day) = day {
-            call.arg(day.to_string());
+            call.arg(keys::day_text(day).as_slice());
         }
-        self.bounded(call.invoke_async(&mut conn)).await
+        // As `ScriptInvocation::invoke_async` does: a server that does not hold the script
+        // (restarted, flushed, a new replica promoted) is given it, and asked again, all within
+        // the one bound.
+        self.bounded(async {
+            match call.query_async(&mut conn).await {
+                Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                    self.script.load_async(&mut conn).await?;
+                    call.query_async(&mut conn).await
+                }
+                answered => answered,
+            }
+        })
+        .await
     }
 
     /// `Some(sold out)` when this instance remembers the bucket's day sold out (for `day`, if
