@@ -22,7 +22,7 @@ const SCRIPT: &str = include_str!("../../assets/live/live.js");
 const STYLE: &str = include_str!("../../assets/live/live.css");
 
 /// The route whose latency the page shows.
-const ISSUE_ROUTE: [&str; 2] = ["POST", "/v1/coupon/issue"];
+use crate::metrics::ISSUE_ROUTE;
 
 pub async fn page() -> HttpResponse {
     asset("text/html; charset=utf-8", PAGE)

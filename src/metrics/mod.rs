@@ -19,6 +19,8 @@ use std::time::Duration;
 use prometheus::{Encoder, TextEncoder};
 
 use crate::domain::EventId;
+pub(crate) use registry::ISSUE_ROUTE;
+use registry::ISSUE_STATUSES;
 pub(crate) use registry::Inner;
 
 /// Every metric the service exports. Cheap to clone: all clones share one registry.
@@ -56,12 +58,29 @@ impl Metrics {
     }
 
     /// Records one HTTP answer. `method` and `route` must come from a bounded set.
+    ///
+    /// The issue route's series are kept once resolved (see `IssueRoute`): the hot path then
+    /// records without hashing its labels under the vectors' locks. Every other route looks its
+    /// children up.
     pub fn http_response(&self, method: &str, route: &str, status: &str, took: Duration) {
         let inner = &self.0;
-        inner
-            .http_duration
-            .with_label_values(&[method, route])
-            .observe(took.as_secs_f64());
+        let secs = took.as_secs_f64();
+        if method == ISSUE_ROUTE[0] && route == ISSUE_ROUTE[1] {
+            let issue = &inner.issue_route;
+            let labels = [method, route, status];
+            issue
+                .duration
+                .get_or_init(|| inner.http_duration.with_label_values(&ISSUE_ROUTE))
+                .observe(secs);
+            match ISSUE_STATUSES.iter().position(|s| *s == status) {
+                Some(i) => issue.responses[i]
+                    .get_or_init(|| inner.http_responses.with_label_values(&labels))
+                    .inc(),
+                None => inner.http_responses.with_label_values(&labels).inc(),
+            }
+            return;
+        }
+        inner.http_duration.with_label_values(&[method, route]).observe(secs);
         inner.http_responses.with_label_values(&[method, route, status]).inc();
     }
 

@@ -21,6 +21,23 @@ const BATCH_BUCKETS: &[f64] = &[
     1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0,
 ];
 
+/// The issue route's labels, `method` and `route`: its series are kept resolved (`IssueRoute`).
+pub(crate) const ISSUE_ROUTE: [&str; 2] = ["POST", "/v1/coupon/issue"];
+
+/// The statuses the issue route answers with, whose response counters `IssueRoute` keeps.
+pub(super) const ISSUE_STATUSES: [&str; 13] = [
+    "201", "400", "401", "403", "404", "405", "409", "410", "413", "415", "429", "500", "503",
+];
+
+/// The issue route's children of `http_duration` and `http_responses`, each resolved on its
+/// first use (so a series appears when first recorded, as for every other route) and kept.
+#[derive(Default)]
+pub(crate) struct IssueRoute {
+    pub(crate) duration: OnceLock<Histogram>,
+    /// One per `ISSUE_STATUSES`, in its order.
+    pub(crate) responses: [OnceLock<IntCounter>; ISSUE_STATUSES.len()],
+}
+
 /// The registry and every metric in it; `Metrics` shares one behind an `Arc`.
 pub(crate) struct Inner {
     pub(crate) registry: Registry,
@@ -31,6 +48,7 @@ pub(crate) struct Inner {
     pub(crate) http_duration: HistogramVec,
     /// `coupon_http_responses_total{method, route, status}`.
     pub(crate) http_responses: IntCounterVec,
+    pub(crate) issue_route: IssueRoute,
     /// Requests being handled now; set from the in-flight semaphore at each scrape.
     pub(crate) in_flight: IntGauge,
     pub(crate) in_flight_limit: IntGauge,
@@ -90,6 +108,7 @@ impl Inner {
                 "HTTP responses by route pattern and status",
                 &["method", "route", "status"],
             ),
+            issue_route: IssueRoute::default(),
             in_flight: register(r, IntGauge::new("coupon_http_in_flight", "Requests being handled now")),
             in_flight_limit: register(
                 r,
