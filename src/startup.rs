@@ -118,7 +118,7 @@ impl Application {
         let app_state = state.clone();
         let mut server = HttpServer::new(move || {
             App::new()
-                .wrap(actix_web::middleware::from_fn(http::observe))
+                .wrap(http::Observe::new(app_state.metrics.clone()))
                 .configure(http::routes(app_state.clone()))
         })
         .listen(listener)?

@@ -3,6 +3,7 @@
 //! Request flow: `extract` turns input into typed values, the handler asks `issuing` (Redis) or
 //! `store` (Postgres), and `error` turns every failure into one JSON shape.
 
+mod admit;
 pub mod auth;
 mod count;
 mod coupons;
@@ -21,10 +22,7 @@ mod openapi_links;
 
 use std::sync::Arc;
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
-use actix_web::middleware::{Next, from_fn};
 use actix_web::{Resource, ResponseError, Route, web};
 use sqlx::PgPool;
 use tokio::sync::Semaphore;
@@ -32,7 +30,7 @@ use tokio::sync::Semaphore;
 pub use error::{ApiError, TokenProblem};
 pub use events::EventView;
 pub use extract::parse_json;
-pub use observe::observe;
+pub use observe::Observe;
 
 use crate::catalog::Catalog;
 use crate::issuing::Issuer;
@@ -64,6 +62,7 @@ pub fn routes(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceConfig
     move |cfg| {
         let lab = state.lab.clone();
         let jwt = state.jwt.is_some();
+        let admit = admit::Admit::new(state.limits.clone(), state.in_flight.clone(), state.metrics.clone());
         cfg.app_data(state)
             .app_data(
                 web::QueryConfig::default()
@@ -82,9 +81,7 @@ pub fn routes(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceConfig
         }
         let v1 = resources(v1_routes())
             .into_iter()
-            .fold(web::scope("/v1").wrap(from_fn(admit)), |scope, resource| {
-                scope.service(resource)
-            });
+            .fold(web::scope("/v1").wrap(admit), |scope, resource| scope.service(resource));
         // The strategy lab is not part of the API (nor of its document): mounted only when on.
         let v1 = v1.configure(|cfg| {
             if let Some(lab) = lab {
@@ -169,34 +166,8 @@ pub fn api_routes() -> Vec<(Method, String)> {
     root.chain(v1).collect()
 }
 
-/// In front of every `/v1` route, in one middleware (one boxed future per request, not two):
-/// first the per-client rate limit (429), then the cap on requests in flight. Past the cap a
-/// request is answered 503 with `Retry-After` at once, so a spike costs the service bounded
-/// memory and the requests it admits stay fast.
-async fn admit(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let Some(state) = req.app_data::<web::Data<AppState>>() else {
-        return Ok(next.call(req).await?.map_into_left_body());
-    };
-    let refused = match state.limits.check_client(&req) {
-        Err(refused) => refused,
-        Ok(()) => match state.in_flight.clone().try_acquire_owned() {
-            Ok(permit) => {
-                let response = next.call(req).await?;
-                drop(permit);
-                return Ok(response.map_into_left_body());
-            }
-            Err(_) => {
-                state.metrics.shed();
-                ApiError::Unavailable("too many requests in flight")
-            }
-        },
-    };
-    let answer = refused.error_response();
-    Ok(req.into_response(answer).map_into_right_body())
-}
+/// The issue route's path, which is also its pattern (see `observe`), as its metrics name it.
+const ISSUE_PATH: &str = crate::metrics::ISSUE_ROUTE[1];
 
 #[cfg(test)]
 mod proptests;
