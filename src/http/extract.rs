@@ -32,23 +32,46 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
         let mut payload = payload.take();
         Box::pin(async move {
             checked?;
+            // A body this small mostly arrives in one chunk: that one is parsed where it lies,
+            // and only a body in several is copied into one buffer.
+            let mut first: Option<web::Bytes> = None;
             let mut body = web::BytesMut::new();
             while let Some(chunk) = payload.next().await {
                 let chunk = chunk.map_err(|_| ApiError::InvalidRequest("the request body could not be read".into()))?;
-                if body.len() + chunk.len() > MAX_BODY_BYTES {
+                let held = first.as_ref().map_or(0, web::Bytes::len);
+                if held + body.len() + chunk.len() > MAX_BODY_BYTES {
                     return Err(ApiError::PayloadTooLarge(MAX_BODY_BYTES));
                 }
-                body.extend_from_slice(&chunk);
+                match first.take() {
+                    None if body.is_empty() => first = Some(chunk),
+                    held => {
+                        if let Some(held) = held {
+                            body.extend_from_slice(&held);
+                        }
+                        body.extend_from_slice(&chunk);
+                    }
+                }
             }
-            parse_json(&body).map(JsonBody)
+            match &first {
+                Some(whole) => parse_json(whole),
+                None => parse_json(&body),
+            }
+            .map(JsonBody)
         })
     }
 }
 
 fn check_headers(req: &HttpRequest) -> Result<(), ApiError> {
-    let is_json = req.mime_type().ok().flatten().is_some_and(|m| {
-        m.type_() == "application" && (m.subtype() == "json" || m.suffix().is_some_and(|s| s == "json"))
-    });
+    // `application/json` exactly, as nearly every client sends it, is told without parsing the
+    // header as a MIME type; anything else (parameters, `+json` suffixes, odd case) is parsed.
+    let exactly_json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes() == b"application/json");
+    let is_json = exactly_json
+        || req.mime_type().ok().flatten().is_some_and(|m| {
+            m.type_() == "application" && (m.subtype() == "json" || m.suffix().is_some_and(|s| s == "json"))
+        });
     if !is_json {
         return Err(ApiError::UnsupportedMediaType);
     }
