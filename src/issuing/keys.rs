@@ -49,7 +49,13 @@ impl Keys {
     /// `<day>:count` and `<day>:users` to it (see `day_count`, `day_users`).
     pub fn event_prefix(&self, bucket: impl Into<Bucket>) -> String {
         match bucket.into() {
-            Bucket { event, shard: 0 } => format!("{}:{{{event}}}:", self.prefix),
+            // Every unsharded issue request builds this one: the id is encoded on the stack and
+            // the parts joined at the right size, rather than through `format!` and `Display`.
+            Bucket { event, shard: 0 } => {
+                let mut id = uuid::Uuid::encode_buffer();
+                let id = event.as_uuid().hyphenated().encode_lower(&mut id);
+                [self.prefix.as_str(), ":{", id, "}:"].concat()
+            }
             Bucket { event, shard } => format!("{}:{{{}}}:{event}:{shard}:", self.prefix, bucket_tag(event, shard)),
         }
     }
