@@ -13,9 +13,9 @@ mod entry;
 mod observe;
 mod poison;
 mod read;
+mod reply;
 mod wake;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -24,9 +24,11 @@ use sqlx::PgPool;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use connection::WriterConnection;
 pub use connection::WriterRedis;
-pub use entry::coupon_from_entry;
+pub use entry::{EntryFields, coupon_from_entry};
 pub use poison::{MAX_ATTEMPTS, WriterStats};
+pub use reply::Entry;
 
 use crate::catalog::Catalog;
 use crate::domain::Bucket;
@@ -233,7 +235,9 @@ impl Writer {
         }
         let source = self.next_source();
         tracing::Span::current().record("source", tracing::field::debug(source));
-        let result = self.step(source).await;
+        // Boxed: the step's future is large (the read, the insert and the acks inline), and
+        // the span's wrapper would otherwise copy all of it at every batch.
+        let result = Box::pin(self.step(source)).await;
         observe::finished(&result, &self.metrics);
         // After a failure, or a round in which some stream could not be read (see `read_each`),
         // entries may be pending here that no new read will return.
@@ -258,15 +262,15 @@ impl Writer {
     }
 
     async fn step(&mut self, source: Source) -> Result<Outcome, WriterError> {
-        let mut conn = self.redis.get().await?;
-        let mut batch = self.read_or_regroup(&mut conn, source).await?;
+        let conn = &mut self.redis.get().await?;
+        let mut batch = self.read_or_regroup(conn, source).await?;
         if batch.is_empty() && source != Source::New {
             // Nothing pending or abandoned: go on to new entries, so that `Idle` always means
             // there was nothing anywhere. (Entries held back for another try are still due.)
             if source == Source::OwnPending {
                 self.own_pending = None;
             }
-            batch = self.read_or_regroup(&mut conn, Source::New).await?;
+            batch = self.read_or_regroup(conn, Source::New).await?;
         }
         if batch.is_empty() {
             return Ok(Outcome::Idle);
@@ -274,62 +278,75 @@ impl Writer {
         // Timed from here: the time to store and acknowledge, not the wait for entries.
         let started = Instant::now();
 
-        let mut parsed = Vec::with_capacity(batch.len());
-        let mut dead = Vec::new();
-        for (_, bucket, entry) in &batch {
-            match coupon_from_entry(*bucket, entry) {
-                Ok(coupon) => parsed.push((entry, coupon)),
-                Err(reason) => dead.push((*bucket, entry, format!("unreadable: {reason}"))),
+        // Each coupon is built once, borrowing the entry's fields, and remembers its entry by
+        // (stream, index) for the refusals below.
+        let entries = read::count(&batch);
+        let mut coupons = Vec::with_capacity(entries);
+        let mut origin = Vec::with_capacity(entries);
+        // (stream, entry, reason)
+        let mut dead: Vec<(usize, usize, String)> = Vec::new();
+        for (s, stream) in batch.iter().enumerate() {
+            for (e, entry) in stream.entries.iter().enumerate() {
+                match coupon_from_entry(stream.bucket, entry) {
+                    Ok(coupon) => {
+                        coupons.push(coupon);
+                        origin.push((s, e));
+                    }
+                    Err(reason) => dead.push((s, e, format!("unreadable: {reason}"))),
+                }
             }
         }
-        let coupons: Vec<_> = parsed.iter().map(|(_, c)| c.clone()).collect();
         let (inserted, refused) = match store::coupons::insert_batch(&self.db, &coupons).await {
             Ok(n) => (n, Vec::new()),
             // One entry Postgres refuses must not hold back the rest: find it, store the others.
             Err(e) if poison::is_refusal(&e) => poison::store_one_by_one(&self.db, &coupons).await?,
             Err(e) => return Err(e.into()),
         };
-        let mut held_back = Vec::new();
+        let mut held_back: Vec<&str> = Vec::new();
         for (i, reason) in refused {
-            let (entry, coupon) = &parsed[i];
+            let (s, e) = origin[i];
+            let (entry, coupon) = (&batch[s].entries[e], &coupons[i]);
             self.stats.refusals.fetch_add(1, Ordering::Relaxed);
             match self.refused.count(&entry.id) {
                 Some(tries) => {
                     tracing::warn!(event_id = %coupon.event_id, entry_id = %entry.id, tries, %reason, "postgres refused a stream entry; will try it again");
-                    held_back.push(entry.id.as_str());
+                    held_back.push(&entry.id);
                 }
-                None => {
-                    let bucket = Bucket {
-                        event: coupon.event_id,
-                        shard: coupon.shard,
-                    };
-                    dead.push((bucket, *entry, format!("{reason}; tried {MAX_ATTEMPTS} times")));
-                }
+                None => dead.push((s, e, format!("{reason}; tried {MAX_ATTEMPTS} times"))),
             }
         }
 
         // Only now, after the commit, may the entries leave the stream; refused ones waiting
-        // for another try stay pending here. One pipeline per bucket: all of a bucket's keys
+        // for another try stay pending here. One pipeline per stream: all of a bucket's keys
         // (its stream, its dead letters) share its hash slot, and on a cluster a pipeline must
-        // stay inside one slot; a sharded event's buckets are in different slots.
-        let mut pipes: HashMap<Bucket, redis::Pipeline> = HashMap::new();
-        for (bucket, entry, reason) in &dead {
-            tracing::error!(event_id = %bucket.event, shard = bucket.shard, entry_id = %entry.id, %reason, "stream entry moved to dead letters");
-            let fields = poison::dead_letter(entry, reason);
-            let pipe = pipes.entry(*bucket).or_insert_with(redis::pipe);
-            pipe.xadd(self.keys.dead_letters(*bucket), "*", &fields).ignore();
+        // stay inside one slot; a sharded event's buckets are in different slots. On one
+        // server every stream goes in one pipeline: one round trip.
+        let one_pipe = !matches!(conn, WriterConnection::Cluster(_));
+        let mut pipe = redis::pipe();
+        for (s, stream) in batch.iter().enumerate() {
+            for (_, e, reason) in dead.iter().filter(|(ds, _, _)| *ds == s) {
+                let entry = &stream.entries[*e];
+                tracing::error!(event_id = %stream.bucket.event, shard = stream.bucket.shard, entry_id = %entry.id, %reason, "stream entry moved to dead letters");
+                let fields = poison::dead_letter(entry, reason);
+                pipe.xadd(self.keys.dead_letters(stream.bucket), "*", &fields).ignore();
+            }
+            let ids: Vec<&str> = stream
+                .entries
+                .iter()
+                .map(|e| e.id.as_str())
+                .filter(|id| !held_back.contains(id))
+                .collect();
+            if !ids.is_empty() {
+                pipe.xack(&stream.key, WRITER_GROUP, &ids).ignore();
+                pipe.xdel(&stream.key, &ids).ignore();
+            }
+            if !one_pipe && !pipe.is_empty() {
+                pipe.query_async::<()>(&mut *conn).await?;
+                pipe.clear();
+            }
         }
-        let mut ids_by_stream: HashMap<(&str, Bucket), Vec<&str>> = HashMap::new();
-        for (stream, bucket, entry) in batch.iter().filter(|(_, _, e)| !held_back.contains(&e.id.as_str())) {
-            ids_by_stream.entry((stream, *bucket)).or_default().push(&entry.id);
-        }
-        for ((stream, bucket), ids) in &ids_by_stream {
-            let pipe = pipes.entry(*bucket).or_insert_with(redis::pipe);
-            pipe.xack(stream, WRITER_GROUP, ids).ignore();
-            pipe.xdel(stream, ids).ignore();
-        }
-        for pipe in pipes.values() {
-            let _: () = pipe.query_async(&mut conn).await?;
+        if !pipe.is_empty() {
+            pipe.query_async::<()>(&mut *conn).await?;
         }
         self.stats.stored.fetch_add(inserted, Ordering::Relaxed);
         self.stats.dead_lettered.fetch_add(dead.len() as u64, Ordering::Relaxed);
@@ -339,7 +356,7 @@ impl Writer {
 
         observe::stored(&self.metrics, &batch, inserted, dead.len(), started.elapsed());
         Ok(Outcome::Stored {
-            entries: batch.len(),
+            entries,
             inserted,
             dead: dead.len(),
             retrying: held_back.len(),

@@ -14,8 +14,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use redis::streams::StreamId;
 use sqlx::PgPool;
+
+use super::reply::Entry;
 
 use crate::domain::Coupon;
 use crate::store;
@@ -101,16 +102,12 @@ impl Refusals {
 }
 
 /// A dead letter: where the entry came from, why it is here, and all its fields as they were.
-pub fn dead_letter(entry: &StreamId, reason: &str) -> Vec<(String, String)> {
+pub fn dead_letter(entry: &Entry, reason: &str) -> Vec<(String, String)> {
+    let text = |v| redis::from_redis_value_ref::<String>(v).unwrap_or_default();
     let mut fields = vec![
         ("source_id".to_owned(), entry.id.clone()),
         ("reason".to_owned(), reason.to_owned()),
     ];
-    fields.extend(
-        entry
-            .map
-            .iter()
-            .map(|(k, v)| (k.clone(), redis::from_redis_value_ref::<String>(v).unwrap_or_default())),
-    );
+    fields.extend(entry.pairs().map(|(k, v)| (text(k), text(v))));
     fields
 }

@@ -16,11 +16,11 @@
 
 use std::time::Duration;
 
-use redis::AsyncCommands;
-use redis::streams::{StreamReadOptions, StreamReadReply};
+use redis::streams::StreamReadOptions;
 
 use super::Writer;
 use super::connection::WriterConnection;
+use super::reply::{self, ReadReply};
 
 /// How soon `CLIENT UNBLOCK` is sent again when the read has not reached Redis yet.
 const UNBLOCK_AGAIN: Duration = Duration::from_millis(2);
@@ -32,13 +32,13 @@ impl Writer {
         conn: &mut WriterConnection,
         keys: &[&str],
         opts: &StreamReadOptions,
-    ) -> redis::RedisResult<Option<StreamReadReply>> {
+    ) -> redis::RedisResult<ReadReply> {
         // A round trip per blocking read: deadpool does not say which pooled connection this
         // is, so its id cannot be kept; next to a batch's insert the cost is nothing.
         let id: u64 = redis::cmd("CLIENT").arg("ID").query_async(conn).await?;
         let mut changes = self.changes.clone();
         let from = vec![">"; keys.len()];
-        let read = conn.xread_options(keys, &from, opts);
+        let read = reply::xreadgroup(conn, keys, &from, opts);
         tokio::pin!(read);
         tokio::select! {
             reply = &mut read => return reply,
