@@ -17,10 +17,11 @@ mod reply;
 mod wake;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use sqlx::PgPool;
+use sqlx::pool::PoolConnection;
+use sqlx::{PgPool, Postgres};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -116,6 +117,17 @@ pub struct Writer {
     /// The catalog's generation, watched: a read waiting for new entries ends when it changes,
     /// so a new event's stream is read at once (see `wake`).
     changes: watch::Receiver<u64>,
+    /// The Redis connection of the last step, kept while steps succeed: taking a pooled one
+    /// costs a round trip per step (deadpool checks it with a PING). Dropped on any failure,
+    /// so the next step takes a checked one.
+    conn: Option<WriterConnection>,
+    /// That connection's `CLIENT ID` when it is a pooled one, 0 until asked (see `wake`).
+    conn_id: AtomicU64,
+    /// The Postgres connection of the last batch, kept while batches keep coming: taking one
+    /// from the pool costs a round trip per batch (sqlx pings each connection it hands out).
+    /// Given back when a step finds nothing to store, so an idle writer holds none; dropped on
+    /// any failure.
+    db_conn: Option<PoolConnection<Postgres>>,
 }
 
 /// The longest a stopping writer keeps storing what is left in the streams.
@@ -138,6 +150,9 @@ impl Writer {
             last_claim: None,
             streams: Vec::new(),
             streams_loaded: None,
+            conn: None,
+            conn_id: AtomicU64::new(0),
+            db_conn: None,
         }
     }
 
@@ -239,6 +254,10 @@ impl Writer {
         // the span's wrapper would otherwise copy all of it at every batch.
         let result = Box::pin(self.step(source)).await;
         observe::finished(&result, &self.metrics);
+        if !matches!(result, Ok(Outcome::Stored { .. })) {
+            // No batch is coming: give the Postgres connection back to the pool.
+            self.db_conn = None;
+        }
         // After a failure, or a round in which some stream could not be read (see `read_each`),
         // entries may be pending here that no new read will return.
         if result.is_err() || self.stream_failed.swap(false, Ordering::Relaxed) {
@@ -262,7 +281,20 @@ impl Writer {
     }
 
     async fn step(&mut self, source: Source) -> Result<Outcome, WriterError> {
-        let conn = &mut self.redis.get().await?;
+        // Taken out for the step and put back only when it succeeds: a failed step drops it.
+        let mut conn = match self.conn.take() {
+            Some(conn) => conn,
+            None => {
+                self.conn_id.store(0, Ordering::Relaxed);
+                self.redis.get().await?
+            }
+        };
+        let outcome = self.step_on(&mut conn, source).await?;
+        self.conn = Some(conn);
+        Ok(outcome)
+    }
+
+    async fn step_on(&mut self, conn: &mut WriterConnection, source: Source) -> Result<Outcome, WriterError> {
         let mut batch = self.read_or_regroup(conn, source).await?;
         if batch.is_empty() && source != Source::New {
             // Nothing pending or abandoned: go on to new entries, so that `Idle` always means
@@ -296,10 +328,15 @@ impl Writer {
                 }
             }
         }
-        let (inserted, refused) = match store::coupons::insert_batch(&self.db, &coupons).await {
+        // Like the Redis connection: put back only when the step succeeds.
+        let mut db = match self.db_conn.take() {
+            Some(db) => db,
+            None => self.db.acquire().await?,
+        };
+        let (inserted, refused) = match store::coupons::insert_batch(&mut *db, &coupons).await {
             Ok(n) => (n, Vec::new()),
             // One entry Postgres refuses must not hold back the rest: find it, store the others.
-            Err(e) if poison::is_refusal(&e) => poison::store_one_by_one(&self.db, &coupons).await?,
+            Err(e) if poison::is_refusal(&e) => poison::store_one_by_one(&mut db, &coupons).await?,
             Err(e) => return Err(e.into()),
         };
         let mut held_back: Vec<&str> = Vec::new();
@@ -348,6 +385,7 @@ impl Writer {
         if !pipe.is_empty() {
             pipe.query_async::<()>(&mut *conn).await?;
         }
+        self.db_conn = Some(db);
         self.stats.stored.fetch_add(inserted, Ordering::Relaxed);
         self.stats.dead_lettered.fetch_add(dead.len() as u64, Ordering::Relaxed);
         if !held_back.is_empty() {

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use sqlx::PgPool;
+use sqlx::PgConnection;
 
 use super::reply::Entry;
 
@@ -58,10 +58,13 @@ pub fn is_refusal(error: &sqlx::Error) -> bool {
 
 /// After the batch insert was refused: stores each coupon alone, so the good ones go in and the
 /// refused ones are found. Returns the rows inserted and, per refused coupon (by index), why.
-pub async fn store_one_by_one(db: &PgPool, coupons: &[Coupon]) -> Result<(u64, Vec<(usize, String)>), sqlx::Error> {
+pub async fn store_one_by_one(
+    db: &mut PgConnection,
+    coupons: &[Coupon],
+) -> Result<(u64, Vec<(usize, String)>), sqlx::Error> {
     let (mut inserted, mut refused) = (0, Vec::new());
     for (i, coupon) in coupons.iter().enumerate() {
-        match store::coupons::insert_batch(db, std::slice::from_ref(coupon)).await {
+        match store::coupons::insert_batch(&mut *db, std::slice::from_ref(coupon)).await {
             Ok(n) => inserted += n,
             Err(e) if is_refusal(&e) => refused.push((i, refusal_reason(&e))),
             Err(e) => return Err(e),
