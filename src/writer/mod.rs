@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use sqlx::pool::PoolConnection;
 use sqlx::{PgPool, Postgres};
-use tokio::sync::watch;
+use tokio::sync::{OwnedMutexGuard, watch};
 use tokio_util::sync::CancellationToken;
 
 use connection::WriterConnection;
@@ -128,6 +128,9 @@ pub struct Writer {
     /// Given back when a step finds nothing to store, so an idle writer holds none; dropped on
     /// any failure.
     db_conn: Option<PoolConnection<Postgres>>,
+    /// This writer's turn to read (see `run`), while it holds it; given up in the step as soon
+    /// as the read brought a batch that is not small.
+    read_turn: Option<OwnedMutexGuard<()>>,
 }
 
 /// The longest a stopping writer keeps storing what is left in the streams.
@@ -153,6 +156,7 @@ impl Writer {
             conn: None,
             conn_id: AtomicU64::new(0),
             db_conn: None,
+            read_turn: None,
         }
     }
 
@@ -178,26 +182,39 @@ impl Writer {
     /// (or left pending) before the writer stops.
     pub async fn run(mut self, shutdown: CancellationToken) {
         let mut backoff = Duration::from_millis(100);
+        let read_turn = self.stats.read_turn.clone();
         while !shutdown.is_cancelled() {
-            match self.process_batch().await {
+            // The process's writers read one at a time while batches are small (`step` gives
+            // the turn up at once after a read that brought a large one, so that a backlog is
+            // stored by all of them side by side). A writer waiting for its turn is not blocked
+            // in a read of its own, which the next coupon would end at once with a batch of one.
+            tokio::select! {
+                turn = read_turn.clone().lock_owned() => self.read_turn = Some(turn),
+                _ = shutdown.cancelled() => break,
+            }
+            let result = self.process_batch().await;
+            match result {
                 Ok(outcome) => {
                     backoff = Duration::from_millis(100);
-                    // A batch well short of full means the writer keeps up: let entries gather
-                    // for a moment, so a spike is stored in fewer, larger inserts (each insert
-                    // and commit costs Postgres CPU that the issue path needs), at the price of
-                    // that moment of lag. A backlog fills every batch and never waits.
+                    // A batch well short of full means the writers keep up: let entries gather
+                    // for a moment, keeping the turn, so a spike is stored in fewer, larger
+                    // inserts (each insert and commit costs Postgres CPU that the issue path
+                    // needs), at the price of that moment of lag. A backlog fills every batch
+                    // and never waits.
                     let entries = match outcome {
                         Outcome::Stored { entries, .. } => entries,
                         Outcome::Idle => 0,
                     };
-                    if entries > 0 && entries < self.config.batch_size / 2 && !self.config.linger.is_zero() {
+                    if entries > 0 && self.is_small(entries) && !self.config.linger.is_zero() {
                         tokio::select! {
                             _ = tokio::time::sleep(self.config.linger) => {}
                             _ = shutdown.cancelled() => {}
                         }
                     }
+                    self.read_turn = None;
                 }
                 Err(e) => {
+                    self.read_turn = None;
                     tracing::warn!(error = %e, retry_in = ?backoff, "writer step failed");
                     tokio::select! {
                         _ = tokio::time::sleep(backoff) => {}
@@ -266,6 +283,11 @@ impl Writer {
         result
     }
 
+    /// A batch well short of full: the writers keep up.
+    fn is_small(&self, entries: usize) -> bool {
+        entries < self.config.batch_size / 2
+    }
+
     fn next_source(&mut self) -> Source {
         if self.own_pending.is_some_and(|at| Instant::now() >= at) {
             return Source::OwnPending;
@@ -307,12 +329,16 @@ impl Writer {
         if batch.is_empty() {
             return Ok(Outcome::Idle);
         }
+        let entries = read::count(&batch);
+        if !self.is_small(entries) {
+            // A backlog: let another writer read the next batch while this one stores.
+            self.read_turn = None;
+        }
         // Timed from here: the time to store and acknowledge, not the wait for entries.
         let started = Instant::now();
 
         // Each coupon is built once, borrowing the entry's fields, and remembers its entry by
         // (stream, index) for the refusals below.
-        let entries = read::count(&batch);
         let mut coupons = Vec::with_capacity(entries);
         let mut origin = Vec::with_capacity(entries);
         // (stream, entry, reason)
