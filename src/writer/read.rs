@@ -56,11 +56,7 @@ impl Writer {
         }
     }
 
-    async fn read(
-        &self,
-        conn: &mut WriterConnection,
-        source: Source,
-    ) -> redis::RedisResult<Vec<StreamBatch>> {
+    async fn read(&self, conn: &mut WriterConnection, source: Source) -> redis::RedisResult<Vec<StreamBatch>> {
         if let (WriterConnection::Cluster(cluster), Source::New | Source::OwnPending) = (&*conn, source) {
             return self.read_each(cluster, source).await;
         }
@@ -89,7 +85,10 @@ impl Writer {
                     }
                 }
                 if !claimed.is_empty() {
-                    tracing::warn!(entries = self::count(&claimed), "claimed entries abandoned by another writer");
+                    tracing::warn!(
+                        entries = self::count(&claimed),
+                        "claimed entries abandoned by another writer"
+                    );
                 }
                 return Ok(claimed);
             }
@@ -113,11 +112,7 @@ impl Writer {
     /// On a cluster: the same read, one stream at a time (all sent at once, so it costs one
     /// round trip per node), since one command cannot read streams in different slots. New
     /// entries are polled for instead of blocked on, for up to `block`.
-    async fn read_each(
-        &self,
-        conn: &RedisConnection,
-        source: Source,
-    ) -> redis::RedisResult<Vec<StreamBatch>> {
+    async fn read_each(&self, conn: &RedisConnection, source: Source) -> redis::RedisResult<Vec<StreamBatch>> {
         let opts = StreamReadOptions::default()
             .group(WRITER_GROUP, &self.config.consumer)
             .count(self.config.batch_size);

@@ -164,7 +164,10 @@ mod tests {
         let reply = Value::Array(vec![
             Value::Array(vec![
                 bulk("s1"),
-                Value::Array(vec![entry("1-0", &["day", "2026-05-01", "seq", "1"]), entry("2-0", &["seq", "2"])]),
+                Value::Array(vec![
+                    entry("1-0", &["day", "2026-05-01", "seq", "1"]),
+                    entry("2-0", &["seq", "2"]),
+                ]),
             ]),
             Value::Array(vec![bulk("s2"), Value::Array(vec![entry("3-0", &[])])]),
         ]);
@@ -172,8 +175,14 @@ mod tests {
         assert_eq!(streams.len(), 2);
         let (key, entries) = &streams[0];
         assert_eq!(key, "s1");
-        assert_eq!(entries.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["1-0", "2-0"]);
-        assert_eq!((entries[0].text("day"), entries[0].text("seq")), (Some("2026-05-01"), Some("1")));
+        assert_eq!(
+            entries.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+            ["1-0", "2-0"]
+        );
+        assert_eq!(
+            (entries[0].text("day"), entries[0].text("seq")),
+            (Some("2026-05-01"), Some("1"))
+        );
         assert_eq!(entries[1].text("day"), None);
         assert_eq!(streams[1].1[0].pairs().count(), 0);
     }
@@ -185,10 +194,13 @@ mod tests {
             Value::Array(vec![Value::Array(vec![bulk("1-0"), Value::Nil])]),
         )]);
         let ReadReply(streams) = ReadReply::from_redis_value(reply).unwrap();
-        assert_eq!(streams[0].1, vec![Entry {
-            id: "1-0".into(),
-            fields: vec![]
-        }]);
+        assert_eq!(
+            streams[0].1,
+            vec![Entry {
+                id: "1-0".into(),
+                fields: vec![]
+            }]
+        );
         assert!(ReadReply::from_redis_value(Value::Nil).unwrap().0.is_empty());
         assert!(ReadReply::from_redis_value(Value::Int(3)).is_err());
     }
