@@ -94,7 +94,8 @@ pub struct Settings {
     pub writer_enabled: bool,
 
     /// Writers in this process, each its own consumer in the group: Postgres stores batches
-    /// from two sessions almost twice as fast as from one.
+    /// from two sessions almost twice as fast as from one. While they keep up (small batches)
+    /// they take turns to read, so that their batches are not split between them.
     #[arg(long, env = "WRITER_CONCURRENCY", default_value_t = 2)]
     pub writer_concurrency: usize,
 
@@ -102,8 +103,9 @@ pub struct Settings {
     #[arg(long, env = "WRITER_BATCH_SIZE", default_value_t = 1000)]
     pub writer_batch_size: usize,
 
-    /// After a batch less than half full, how long the writer lets entries gather before it
-    /// reads again, in ms: fewer, larger inserts during a spike (0: read again at once).
+    /// After a batch less than half full, how long the writers let entries gather before one
+    /// reads again, in ms: fewer, larger inserts during a spike (0: read again at once). The
+    /// first coupon after a quiet spell is read at once.
     #[arg(long, env = "WRITER_LINGER_MS", default_value_t = 10)]
     pub writer_linger_ms: u64,
 

@@ -3,16 +3,41 @@
 use redis::Value;
 use redis::streams::StreamId;
 
+use super::reply::Entry;
 use crate::domain::{Bucket, Coupon, CouponId, UserId, parse_day};
 use crate::issuing::millis;
 
+/// A stream entry whose fields can be read as text: the writer's own [`Entry`], or redis-rs's
+/// `StreamId` (from `XRANGE`, for the restore and the reconcile snapshot).
+pub trait EntryFields {
+    /// A field's text (a bulk or simple string, valid UTF-8), borrowed.
+    fn text(&self, name: &str) -> Option<&str>;
+}
+
+impl EntryFields for Entry {
+    fn text(&self, name: &str) -> Option<&str> {
+        Entry::text(self, name)
+    }
+}
+
+impl EntryFields for StreamId {
+    /// As `StreamId::get::<String>` reads it, without the copy.
+    fn text(&self, name: &str) -> Option<&str> {
+        match self.map.get(name)? {
+            Value::BulkString(bytes) => std::str::from_utf8(bytes).ok(),
+            Value::SimpleString(text) => Some(text),
+            _ => None,
+        }
+    }
+}
+
 /// Reads the fields `lua/issue.lua` appends (step 6) to `bucket`'s stream: the bucket is where
 /// the entry was read, not a field of it. `Err` names what is wrong, for the dead-letter stream.
-pub fn coupon_from_entry(bucket: impl Into<Bucket>, entry: &StreamId) -> Result<Coupon, String> {
+pub fn coupon_from_entry(bucket: impl Into<Bucket>, entry: &impl EntryFields) -> Result<Coupon, String> {
     let bucket = bucket.into();
     // Borrowed from the reply, not converted into a `String` per field: this runs for every
     // stored coupon.
-    let field = |name: &str| text(entry, name).ok_or_else(|| format!("missing field {name}"));
+    let field = |name: &str| entry.text(name).ok_or_else(|| format!("missing field {name}"));
     let bad = |name: &str| format!("bad field {name}");
     let issued_at = millis(field("issued_ms")?).ok_or_else(|| bad("issued_ms"))?;
     Ok(Coupon {
@@ -29,21 +54,10 @@ pub fn coupon_from_entry(bucket: impl Into<Bucket>, entry: &StreamId) -> Result<
     })
 }
 
-/// A field's text, as `StreamId::get::<String>` reads it (a bulk or simple string, valid UTF-8),
-/// without the copy.
-fn text<'a>(entry: &'a StreamId, name: &str) -> Option<&'a str> {
-    match entry.map.get(name)? {
-        Value::BulkString(bytes) => std::str::from_utf8(bytes).ok(),
-        Value::SimpleString(text) => Some(text),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::domain::EventId;
-    use redis::Value;
 
     fn entry(fields: &[(&str, &str)]) -> StreamId {
         StreamId {

@@ -13,20 +13,23 @@ mod entry;
 mod observe;
 mod poison;
 mod read;
+mod reply;
 mod wake;
 
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use sqlx::PgPool;
-use tokio::sync::watch;
+use sqlx::pool::PoolConnection;
+use sqlx::{PgPool, Postgres};
+use tokio::sync::{OwnedMutexGuard, watch};
 use tokio_util::sync::CancellationToken;
 
+use connection::WriterConnection;
 pub use connection::WriterRedis;
-pub use entry::coupon_from_entry;
+pub use entry::{EntryFields, coupon_from_entry};
 pub use poison::{MAX_ATTEMPTS, WriterStats};
+pub use reply::Entry;
 
 use crate::catalog::Catalog;
 use crate::domain::Bucket;
@@ -114,6 +117,20 @@ pub struct Writer {
     /// The catalog's generation, watched: a read waiting for new entries ends when it changes,
     /// so a new event's stream is read at once (see `wake`).
     changes: watch::Receiver<u64>,
+    /// The Redis connection of the last step, kept while steps succeed: taking a pooled one
+    /// costs a round trip per step (deadpool checks it with a PING). Dropped on any failure,
+    /// so the next step takes a checked one.
+    conn: Option<WriterConnection>,
+    /// That connection's `CLIENT ID` when it is a pooled one, 0 until asked (see `wake`).
+    conn_id: AtomicU64,
+    /// The Postgres connection of the last batch, kept while batches keep coming: taking one
+    /// from the pool costs a round trip per batch (sqlx pings each connection it hands out).
+    /// Given back when a step finds nothing to store, so an idle writer holds none; dropped on
+    /// any failure.
+    db_conn: Option<PoolConnection<Postgres>>,
+    /// This writer's turn to read (see `run`), while it holds it; given up in the step as soon
+    /// as the read brought a batch that is not small.
+    read_turn: Option<OwnedMutexGuard<()>>,
 }
 
 /// The longest a stopping writer keeps storing what is left in the streams.
@@ -136,6 +153,10 @@ impl Writer {
             last_claim: None,
             streams: Vec::new(),
             streams_loaded: None,
+            conn: None,
+            conn_id: AtomicU64::new(0),
+            db_conn: None,
+            read_turn: None,
         }
     }
 
@@ -161,26 +182,39 @@ impl Writer {
     /// (or left pending) before the writer stops.
     pub async fn run(mut self, shutdown: CancellationToken) {
         let mut backoff = Duration::from_millis(100);
+        let read_turn = self.stats.read_turn.clone();
         while !shutdown.is_cancelled() {
-            match self.process_batch().await {
+            // The process's writers read one at a time while batches are small (`step` gives
+            // the turn up at once after a read that brought a large one, so that a backlog is
+            // stored by all of them side by side). A writer waiting for its turn is not blocked
+            // in a read of its own, which the next coupon would end at once with a batch of one.
+            tokio::select! {
+                turn = read_turn.clone().lock_owned() => self.read_turn = Some(turn),
+                _ = shutdown.cancelled() => break,
+            }
+            let result = self.process_batch().await;
+            match result {
                 Ok(outcome) => {
                     backoff = Duration::from_millis(100);
-                    // A batch well short of full means the writer keeps up: let entries gather
-                    // for a moment, so a spike is stored in fewer, larger inserts (each insert
-                    // and commit costs Postgres CPU that the issue path needs), at the price of
-                    // that moment of lag. A backlog fills every batch and never waits.
+                    // A batch well short of full means the writers keep up: let entries gather
+                    // for a moment, keeping the turn, so a spike is stored in fewer, larger
+                    // inserts (each insert and commit costs Postgres CPU that the issue path
+                    // needs), at the price of that moment of lag. A backlog fills every batch
+                    // and never waits.
                     let entries = match outcome {
                         Outcome::Stored { entries, .. } => entries,
                         Outcome::Idle => 0,
                     };
-                    if entries > 0 && entries < self.config.batch_size / 2 && !self.config.linger.is_zero() {
+                    if entries > 0 && self.is_small(entries) && !self.config.linger.is_zero() {
                         tokio::select! {
                             _ = tokio::time::sleep(self.config.linger) => {}
                             _ = shutdown.cancelled() => {}
                         }
                     }
+                    self.read_turn = None;
                 }
                 Err(e) => {
+                    self.read_turn = None;
                     tracing::warn!(error = %e, retry_in = ?backoff, "writer step failed");
                     tokio::select! {
                         _ = tokio::time::sleep(backoff) => {}
@@ -233,14 +267,25 @@ impl Writer {
         }
         let source = self.next_source();
         tracing::Span::current().record("source", tracing::field::debug(source));
-        let result = self.step(source).await;
+        // Boxed: the step's future is large (the read, the insert and the acks inline), and
+        // the span's wrapper would otherwise copy all of it at every batch.
+        let result = Box::pin(self.step(source)).await;
         observe::finished(&result, &self.metrics);
+        if !matches!(result, Ok(Outcome::Stored { .. })) {
+            // No batch is coming: give the Postgres connection back to the pool.
+            self.db_conn = None;
+        }
         // After a failure, or a round in which some stream could not be read (see `read_each`),
         // entries may be pending here that no new read will return.
         if result.is_err() || self.stream_failed.swap(false, Ordering::Relaxed) {
             self.own_pending = Some(Instant::now());
         }
         result
+    }
+
+    /// A batch well short of full: the writers keep up.
+    fn is_small(&self, entries: usize) -> bool {
+        entries < self.config.batch_size / 2
     }
 
     fn next_source(&mut self) -> Source {
@@ -258,79 +303,115 @@ impl Writer {
     }
 
     async fn step(&mut self, source: Source) -> Result<Outcome, WriterError> {
-        let mut conn = self.redis.get().await?;
-        let mut batch = self.read_or_regroup(&mut conn, source).await?;
+        // Taken out for the step and put back only when it succeeds: a failed step drops it.
+        let mut conn = match self.conn.take() {
+            Some(conn) => conn,
+            None => {
+                self.conn_id.store(0, Ordering::Relaxed);
+                self.redis.get().await?
+            }
+        };
+        let outcome = self.step_on(&mut conn, source).await?;
+        self.conn = Some(conn);
+        Ok(outcome)
+    }
+
+    async fn step_on(&mut self, conn: &mut WriterConnection, source: Source) -> Result<Outcome, WriterError> {
+        let mut batch = self.read_or_regroup(conn, source).await?;
         if batch.is_empty() && source != Source::New {
             // Nothing pending or abandoned: go on to new entries, so that `Idle` always means
             // there was nothing anywhere. (Entries held back for another try are still due.)
             if source == Source::OwnPending {
                 self.own_pending = None;
             }
-            batch = self.read_or_regroup(&mut conn, Source::New).await?;
+            batch = self.read_or_regroup(conn, Source::New).await?;
         }
         if batch.is_empty() {
             return Ok(Outcome::Idle);
         }
+        let entries = read::count(&batch);
+        if !self.is_small(entries) {
+            // A backlog: let another writer read the next batch while this one stores.
+            self.read_turn = None;
+        }
         // Timed from here: the time to store and acknowledge, not the wait for entries.
         let started = Instant::now();
 
-        let mut parsed = Vec::with_capacity(batch.len());
-        let mut dead = Vec::new();
-        for (_, bucket, entry) in &batch {
-            match coupon_from_entry(*bucket, entry) {
-                Ok(coupon) => parsed.push((entry, coupon)),
-                Err(reason) => dead.push((*bucket, entry, format!("unreadable: {reason}"))),
+        // Each coupon is built once, borrowing the entry's fields, and remembers its entry by
+        // (stream, index) for the refusals below.
+        let mut coupons = Vec::with_capacity(entries);
+        let mut origin = Vec::with_capacity(entries);
+        // (stream, entry, reason)
+        let mut dead: Vec<(usize, usize, String)> = Vec::new();
+        for (s, stream) in batch.iter().enumerate() {
+            for (e, entry) in stream.entries.iter().enumerate() {
+                match coupon_from_entry(stream.bucket, entry) {
+                    Ok(coupon) => {
+                        coupons.push(coupon);
+                        origin.push((s, e));
+                    }
+                    Err(reason) => dead.push((s, e, format!("unreadable: {reason}"))),
+                }
             }
         }
-        let coupons: Vec<_> = parsed.iter().map(|(_, c)| c.clone()).collect();
-        let (inserted, refused) = match store::coupons::insert_batch(&self.db, &coupons).await {
+        // Like the Redis connection: put back only when the step succeeds.
+        let mut db = match self.db_conn.take() {
+            Some(db) => db,
+            None => self.db.acquire().await?,
+        };
+        let (inserted, refused) = match store::coupons::insert_batch(&mut *db, &coupons).await {
             Ok(n) => (n, Vec::new()),
             // One entry Postgres refuses must not hold back the rest: find it, store the others.
-            Err(e) if poison::is_refusal(&e) => poison::store_one_by_one(&self.db, &coupons).await?,
+            Err(e) if poison::is_refusal(&e) => poison::store_one_by_one(&mut db, &coupons).await?,
             Err(e) => return Err(e.into()),
         };
-        let mut held_back = Vec::new();
+        let mut held_back: Vec<&str> = Vec::new();
         for (i, reason) in refused {
-            let (entry, coupon) = &parsed[i];
+            let (s, e) = origin[i];
+            let (entry, coupon) = (&batch[s].entries[e], &coupons[i]);
             self.stats.refusals.fetch_add(1, Ordering::Relaxed);
             match self.refused.count(&entry.id) {
                 Some(tries) => {
                     tracing::warn!(event_id = %coupon.event_id, entry_id = %entry.id, tries, %reason, "postgres refused a stream entry; will try it again");
-                    held_back.push(entry.id.as_str());
+                    held_back.push(&entry.id);
                 }
-                None => {
-                    let bucket = Bucket {
-                        event: coupon.event_id,
-                        shard: coupon.shard,
-                    };
-                    dead.push((bucket, *entry, format!("{reason}; tried {MAX_ATTEMPTS} times")));
-                }
+                None => dead.push((s, e, format!("{reason}; tried {MAX_ATTEMPTS} times"))),
             }
         }
 
         // Only now, after the commit, may the entries leave the stream; refused ones waiting
-        // for another try stay pending here. One pipeline per bucket: all of a bucket's keys
+        // for another try stay pending here. One pipeline per stream: all of a bucket's keys
         // (its stream, its dead letters) share its hash slot, and on a cluster a pipeline must
-        // stay inside one slot; a sharded event's buckets are in different slots.
-        let mut pipes: HashMap<Bucket, redis::Pipeline> = HashMap::new();
-        for (bucket, entry, reason) in &dead {
-            tracing::error!(event_id = %bucket.event, shard = bucket.shard, entry_id = %entry.id, %reason, "stream entry moved to dead letters");
-            let fields = poison::dead_letter(entry, reason);
-            let pipe = pipes.entry(*bucket).or_insert_with(redis::pipe);
-            pipe.xadd(self.keys.dead_letters(*bucket), "*", &fields).ignore();
+        // stay inside one slot; a sharded event's buckets are in different slots. On one
+        // server every stream goes in one pipeline: one round trip.
+        let one_pipe = !matches!(conn, WriterConnection::Cluster(_));
+        let mut pipe = redis::pipe();
+        for (s, stream) in batch.iter().enumerate() {
+            for (_, e, reason) in dead.iter().filter(|(ds, _, _)| *ds == s) {
+                let entry = &stream.entries[*e];
+                tracing::error!(event_id = %stream.bucket.event, shard = stream.bucket.shard, entry_id = %entry.id, %reason, "stream entry moved to dead letters");
+                let fields = poison::dead_letter(entry, reason);
+                pipe.xadd(self.keys.dead_letters(stream.bucket), "*", &fields).ignore();
+            }
+            let ids: Vec<&str> = stream
+                .entries
+                .iter()
+                .map(|e| e.id.as_str())
+                .filter(|id| !held_back.contains(id))
+                .collect();
+            if !ids.is_empty() {
+                pipe.xack(&stream.key, WRITER_GROUP, &ids).ignore();
+                pipe.xdel(&stream.key, &ids).ignore();
+            }
+            if !one_pipe && !pipe.is_empty() {
+                pipe.query_async::<()>(&mut *conn).await?;
+                pipe.clear();
+            }
         }
-        let mut ids_by_stream: HashMap<(&str, Bucket), Vec<&str>> = HashMap::new();
-        for (stream, bucket, entry) in batch.iter().filter(|(_, _, e)| !held_back.contains(&e.id.as_str())) {
-            ids_by_stream.entry((stream, *bucket)).or_default().push(&entry.id);
+        if !pipe.is_empty() {
+            pipe.query_async::<()>(&mut *conn).await?;
         }
-        for ((stream, bucket), ids) in &ids_by_stream {
-            let pipe = pipes.entry(*bucket).or_insert_with(redis::pipe);
-            pipe.xack(stream, WRITER_GROUP, ids).ignore();
-            pipe.xdel(stream, ids).ignore();
-        }
-        for pipe in pipes.values() {
-            let _: () = pipe.query_async(&mut conn).await?;
-        }
+        self.db_conn = Some(db);
         self.stats.stored.fetch_add(inserted, Ordering::Relaxed);
         self.stats.dead_lettered.fetch_add(dead.len() as u64, Ordering::Relaxed);
         if !held_back.is_empty() {
@@ -339,7 +420,7 @@ impl Writer {
 
         observe::stored(&self.metrics, &batch, inserted, dead.len(), started.elapsed());
         Ok(Outcome::Stored {
-            entries: batch.len(),
+            entries,
             inserted,
             dead: dead.len(),
             retrying: held_back.len(),

@@ -4,36 +4,35 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use redis::streams::StreamId;
-
+use super::read::{StreamBatch, count};
 use super::{Outcome, WriterError};
-use crate::domain::{Bucket, EventId};
+use crate::domain::EventId;
 use crate::metrics::{Metrics, WriterBatch};
 
 /// Records a stored batch into the current `writer_batch` span and the metrics.
-pub(super) fn stored(
-    metrics: &Metrics,
-    batch: &[(String, Bucket, StreamId)],
-    inserted: u64,
-    dead: usize,
-    took: Duration,
-) {
-    let summary = summarize(batch);
+pub(super) fn stored(metrics: &Metrics, batch: &[StreamBatch], inserted: u64, dead: usize, took: Duration) {
+    let entries = count(batch);
+    let lag = lag(batch);
     let span = tracing::Span::current();
-    span.record("entries", batch.len());
-    span.record("inserted", inserted);
-    span.record("event_id", summary.events.as_str());
-    span.record("day", summary.days.as_str());
-    span.record("latency_ms", millis(took));
-    if let Some(lag) = summary.lag {
-        span.record("lag_ms", lag.as_millis() as u64);
+    // The span is off below INFO for target `writer` (RUST_LOG=warn): then its fields, a
+    // string per batch and a look at every entry's day, are not worth building.
+    if !span.is_disabled() {
+        let summary = summarize(batch);
+        span.record("entries", entries);
+        span.record("inserted", inserted);
+        span.record("event_id", summary.events.as_str());
+        span.record("day", summary.days.as_str());
+        span.record("latency_ms", millis(took));
+        if let Some(lag) = lag {
+            span.record("lag_ms", lag.as_millis() as u64);
+        }
     }
     metrics.writer_batch(WriterBatch {
-        entries: batch.len(),
+        entries,
         inserted,
         dead,
         took,
-        lag: summary.lag,
+        lag,
     });
 }
 
@@ -57,33 +56,37 @@ pub(super) fn finished(result: &Result<Outcome, WriterError>, metrics: &Metrics)
 }
 
 /// The events and days in a batch, each list joined by `,` (a batch usually holds one of
-/// each), and how long ago its oldest entry was issued.
+/// each).
 struct BatchSummary {
     events: String,
     days: String,
-    /// Entry ids begin with the Redis clock's milliseconds at XADD; measured against this
-    /// host's clock, so it is only as exact as the two clocks agree.
-    lag: Option<Duration>,
 }
 
-fn summarize(batch: &[(String, Bucket, StreamId)]) -> BatchSummary {
-    let events: BTreeSet<EventId> = batch.iter().map(|(_, b, _)| b.event).collect();
-    let days: BTreeSet<String> = batch
+fn summarize(batch: &[StreamBatch]) -> BatchSummary {
+    let events: BTreeSet<EventId> = batch.iter().map(|s| s.bucket.event).collect();
+    let days: BTreeSet<&str> = batch
         .iter()
-        .filter_map(|(_, _, entry)| entry.get::<String>("day"))
+        .flat_map(|s| &s.entries)
+        .filter_map(|entry| entry.text("day"))
         .collect();
-    let oldest_ms = batch
-        .iter()
-        .filter_map(|(_, _, entry)| entry.id.split('-').next()?.parse::<u64>().ok())
-        .min();
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
     BatchSummary {
         events: join(events.iter()),
         days: join(days.iter()),
-        lag: oldest_ms.map(|ms| Duration::from_millis(now_ms.saturating_sub(ms))),
     }
+}
+
+/// How long ago the batch's oldest entry was issued. Entry ids begin with the Redis clock's
+/// milliseconds at XADD; measured against this host's clock, so it is only as exact as the two
+/// clocks agree. A stream's entries come in id order, so each stream's first is its oldest.
+fn lag(batch: &[StreamBatch]) -> Option<Duration> {
+    let oldest_ms = batch
+        .iter()
+        .filter_map(|s| s.entries.first()?.id.split('-').next()?.parse::<u64>().ok())
+        .min()?;
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    Some(Duration::from_millis(now_ms.saturating_sub(oldest_ms)))
 }
 
 fn join<T: std::fmt::Display>(items: impl Iterator<Item = T>) -> String {

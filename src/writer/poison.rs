@@ -11,11 +11,13 @@
 //! reason to give up on any entry: the writer backs off and retries the whole batch, forever.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use redis::streams::StreamId;
-use sqlx::PgPool;
+use sqlx::PgConnection;
+
+use super::reply::Entry;
 
 use crate::domain::Coupon;
 use crate::store;
@@ -34,6 +36,9 @@ pub struct WriterStats {
     pub dead_lettered: AtomicU64,
     /// Times Postgres refused one entry (each try counts).
     pub refusals: AtomicU64,
+    /// Not a counter: the process's writers take turns to read while they keep up (see
+    /// `Writer::run`); shared here because these are what every writer of the process shares.
+    pub(super) read_turn: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl WriterStats {
@@ -57,10 +62,13 @@ pub fn is_refusal(error: &sqlx::Error) -> bool {
 
 /// After the batch insert was refused: stores each coupon alone, so the good ones go in and the
 /// refused ones are found. Returns the rows inserted and, per refused coupon (by index), why.
-pub async fn store_one_by_one(db: &PgPool, coupons: &[Coupon]) -> Result<(u64, Vec<(usize, String)>), sqlx::Error> {
+pub async fn store_one_by_one(
+    db: &mut PgConnection,
+    coupons: &[Coupon],
+) -> Result<(u64, Vec<(usize, String)>), sqlx::Error> {
     let (mut inserted, mut refused) = (0, Vec::new());
     for (i, coupon) in coupons.iter().enumerate() {
-        match store::coupons::insert_batch(db, std::slice::from_ref(coupon)).await {
+        match store::coupons::insert_batch(&mut *db, std::slice::from_ref(coupon)).await {
             Ok(n) => inserted += n,
             Err(e) if is_refusal(&e) => refused.push((i, refusal_reason(&e))),
             Err(e) => return Err(e),
@@ -101,16 +109,12 @@ impl Refusals {
 }
 
 /// A dead letter: where the entry came from, why it is here, and all its fields as they were.
-pub fn dead_letter(entry: &StreamId, reason: &str) -> Vec<(String, String)> {
+pub fn dead_letter(entry: &Entry, reason: &str) -> Vec<(String, String)> {
+    let text = |v| redis::from_redis_value_ref::<String>(v).unwrap_or_default();
     let mut fields = vec![
         ("source_id".to_owned(), entry.id.clone()),
         ("reason".to_owned(), reason.to_owned()),
     ];
-    fields.extend(
-        entry
-            .map
-            .iter()
-            .map(|(k, v)| (k.clone(), redis::from_redis_value_ref::<String>(v).unwrap_or_default())),
-    );
+    fields.extend(entry.pairs().map(|(k, v)| (text(k), text(v))));
     fields
 }

@@ -5,9 +5,10 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use redis::AsyncCommands;
-use redis::streams::{StreamAutoClaimOptions, StreamId, StreamReadOptions, StreamReadReply};
+use redis::streams::{StreamAutoClaimOptions, StreamReadOptions};
 
 use super::connection::WriterConnection;
+use super::reply::{self, Entry, ReadReply};
 use super::{Source, Writer, WriterError};
 use crate::domain::Bucket;
 use crate::issuing::{WRITER_GROUP, ensure_writer_group};
@@ -23,12 +24,24 @@ const POLL_MOST: Duration = Duration::from_millis(100);
 /// Streams of events that ended longer ago than this are no longer read.
 const STREAM_KEPT_AFTER_END: chrono::Duration = chrono::Duration::days(30);
 
+/// The entries one read delivered from one stream, in order.
+pub(super) struct StreamBatch {
+    pub key: String,
+    pub bucket: Bucket,
+    pub entries: Vec<Entry>,
+}
+
+/// Entries of every stream in a batch.
+pub(super) fn count(batch: &[StreamBatch]) -> usize {
+    batch.iter().map(|s| s.entries.len()).sum()
+}
+
 impl Writer {
     pub(super) async fn read_or_regroup(
         &self,
         conn: &mut WriterConnection,
         source: Source,
-    ) -> Result<Vec<(String, Bucket, StreamId)>, WriterError> {
+    ) -> Result<Vec<StreamBatch>, WriterError> {
         match self.read(conn, source).await {
             Err(e) if e.code() == Some("NOGROUP") => {
                 // A stream or its group is missing: deleted behind our back, or an event this
@@ -43,17 +56,13 @@ impl Writer {
         }
     }
 
-    async fn read(
-        &self,
-        conn: &mut WriterConnection,
-        source: Source,
-    ) -> redis::RedisResult<Vec<(String, Bucket, StreamId)>> {
+    async fn read(&self, conn: &mut WriterConnection, source: Source) -> redis::RedisResult<Vec<StreamBatch>> {
         if let (WriterConnection::Cluster(cluster), Source::New | Source::OwnPending) = (&*conn, source) {
             return self.read_each(cluster, source).await;
         }
         let count = self.config.batch_size;
         let keys: Vec<&str> = self.streams.iter().map(|(s, _)| s.as_str()).collect();
-        let reply: Option<StreamReadReply> = match source {
+        let reply: ReadReply = match source {
             Source::Abandoned => {
                 let mut claimed = Vec::new();
                 for (stream, event) in &self.streams {
@@ -67,10 +76,19 @@ impl Writer {
                             StreamAutoClaimOptions::default().count(count),
                         )
                         .await?;
-                    claimed.extend(reply.claimed.into_iter().map(|e| (stream.clone(), *event, e)));
+                    if !reply.claimed.is_empty() {
+                        claimed.push(StreamBatch {
+                            key: stream.clone(),
+                            bucket: *event,
+                            entries: reply.claimed.into_iter().map(Entry::from).collect(),
+                        });
+                    }
                 }
                 if !claimed.is_empty() {
-                    tracing::warn!(entries = claimed.len(), "claimed entries abandoned by another writer");
+                    tracing::warn!(
+                        entries = self::count(&claimed),
+                        "claimed entries abandoned by another writer"
+                    );
                 }
                 return Ok(claimed);
             }
@@ -78,7 +96,7 @@ impl Writer {
                 let opts = StreamReadOptions::default()
                     .group(WRITER_GROUP, &self.config.consumer)
                     .count(count);
-                conn.xread_options(&keys, &vec!["0"; keys.len()], &opts).await?
+                reply::xreadgroup(conn, &keys, &vec!["0"; keys.len()], &opts).await?
             }
             Source::New => {
                 let opts = StreamReadOptions::default()
@@ -88,17 +106,13 @@ impl Writer {
                 self.read_new_blocking(conn, &keys, &opts).await?
             }
         };
-        Ok(self.entries(reply.unwrap_or_default()))
+        Ok(self.entries(reply))
     }
 
     /// On a cluster: the same read, one stream at a time (all sent at once, so it costs one
     /// round trip per node), since one command cannot read streams in different slots. New
     /// entries are polled for instead of blocked on, for up to `block`.
-    async fn read_each(
-        &self,
-        conn: &RedisConnection,
-        source: Source,
-    ) -> redis::RedisResult<Vec<(String, Bucket, StreamId)>> {
+    async fn read_each(&self, conn: &RedisConnection, source: Source) -> redis::RedisResult<Vec<StreamBatch>> {
         let opts = StreamReadOptions::default()
             .group(WRITER_GROUP, &self.config.consumer)
             .count(self.config.batch_size);
@@ -110,17 +124,15 @@ impl Writer {
                 let mut conn = conn.clone();
                 let opts = &opts;
                 async move {
-                    let reply: redis::RedisResult<Option<StreamReadReply>> =
-                        conn.xread_options(&[stream], &[from], opts).await;
-                    match reply {
-                        Ok(reply) => Ok(reply.unwrap_or_default()),
+                    match reply::xreadgroup(&mut conn, &[stream], &[from], opts).await {
+                        Ok(reply) => Ok(reply),
                         // A missing stream or group (see `read_or_regroup`) is mended here, for
                         // this stream alone: failing the whole round would throw away what the
                         // other streams' reads just delivered, and those entries would sit
                         // pending at this consumer until claimed, `claim_idle` later.
                         Err(e) if e.code() == Some("NOGROUP") => {
                             ensure_writer_group(&mut conn, stream).await?;
-                            Ok(StreamReadReply::default())
+                            Ok(ReadReply::default())
                         }
                         Err(e) => Err(e),
                     }
@@ -164,14 +176,17 @@ impl Writer {
         }
     }
 
-    /// The entries of a read reply, each with its stream and bucket.
-    fn entries(&self, reply: StreamReadReply) -> Vec<(String, Bucket, StreamId)> {
-        let event_of = |key: &str| self.streams.iter().find(|(s, _)| s == key).map(|(_, b)| *b);
+    /// The entries of a read reply, by stream, each stream with its bucket.
+    fn entries(&self, reply: ReadReply) -> Vec<StreamBatch> {
+        let bucket_of = |key: &str| self.streams.iter().find(|(s, _)| s == key).map(|(_, b)| *b);
         reply
-            .keys
+            .0
             .into_iter()
-            .filter_map(|k| event_of(&k.key).map(|event| (k.key, event, k.ids)))
-            .flat_map(|(key, event, ids)| ids.into_iter().map(move |e| (key.clone(), event, e)))
+            .filter(|(_, entries)| !entries.is_empty())
+            .filter_map(|(key, entries)| {
+                let bucket = bucket_of(&key)?;
+                Some(StreamBatch { key, bucket, entries })
+            })
             .collect()
     }
 

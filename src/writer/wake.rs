@@ -16,11 +16,13 @@
 
 use std::time::Duration;
 
-use redis::AsyncCommands;
-use redis::streams::{StreamReadOptions, StreamReadReply};
+use std::sync::atomic::Ordering;
+
+use redis::streams::StreamReadOptions;
 
 use super::Writer;
 use super::connection::WriterConnection;
+use super::reply::{self, ReadReply};
 
 /// How soon `CLIENT UNBLOCK` is sent again when the read has not reached Redis yet.
 const UNBLOCK_AGAIN: Duration = Duration::from_millis(2);
@@ -32,13 +34,11 @@ impl Writer {
         conn: &mut WriterConnection,
         keys: &[&str],
         opts: &StreamReadOptions,
-    ) -> redis::RedisResult<Option<StreamReadReply>> {
-        // A round trip per blocking read: deadpool does not say which pooled connection this
-        // is, so its id cannot be kept; next to a batch's insert the cost is nothing.
-        let id: u64 = redis::cmd("CLIENT").arg("ID").query_async(conn).await?;
+    ) -> redis::RedisResult<ReadReply> {
+        let id = self.client_id(conn).await?;
         let mut changes = self.changes.clone();
         let from = vec![">"; keys.len()];
-        let read = conn.xread_options(keys, &from, opts);
+        let read = reply::xreadgroup(conn, keys, &from, opts);
         tokio::pin!(read);
         tokio::select! {
             reply = &mut read => return reply,
@@ -64,5 +64,21 @@ impl Writer {
                 _ = tokio::time::sleep(UNBLOCK_AGAIN) => {}
             }
         }
+    }
+
+    /// The connection's `CLIENT ID`, for `CLIENT UNBLOCK`. A pooled connection is one TCP
+    /// connection, kept by the writer across steps until it fails (see `Writer::conn`), so its
+    /// id is asked once. The other connections may reconnect underneath (to a new primary after
+    /// a failover), where a kept id could name another client: they are asked every time.
+    async fn client_id(&self, conn: &mut WriterConnection) -> redis::RedisResult<u64> {
+        let kept = self.conn_id.load(Ordering::Relaxed);
+        if kept != 0 && matches!(conn, WriterConnection::Pooled(_)) {
+            return Ok(kept);
+        }
+        let id: u64 = redis::cmd("CLIENT").arg("ID").query_async(conn).await?;
+        if matches!(conn, WriterConnection::Pooled(_)) {
+            self.conn_id.store(id, Ordering::Relaxed);
+        }
+        Ok(id)
     }
 }
