@@ -222,20 +222,50 @@ impl From<RedisFailure> for ApiError {
     }
 }
 
-/// Postgres being down or overloaded is a 503, not a bug; anything else from below is.
+/// Postgres or Redis being down or overloaded is a 503, not a bug; anything else from below is.
+/// Redis counts as the issue path counts it (`From<RedisFailure>`): any error from the client
+/// (a timeout, a dropped or refused connection, a failover) means "ask again later". An admin
+/// change that stopped there (a limit in Postgres but not yet in Redis) is safe to repeat.
 impl From<anyhow::Error> for ApiError {
     fn from(e: anyhow::Error) -> Self {
-        let unreachable = e.chain().any(|cause| {
+        let postgres = e.chain().any(|cause| {
             matches!(
                 cause.downcast_ref::<sqlx::Error>(),
                 Some(sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_))
             )
         });
-        if unreachable {
+        let redis = e.chain().any(|cause| {
+            cause.is::<redis::RedisError>()
+                || matches!(cause.downcast_ref::<RedisFailure>(), Some(f) if !matches!(f, RedisFailure::BadReply(_)))
+        });
+        if postgres {
             tracing::warn!(error = %e, "postgres unavailable");
             Self::Unavailable("postgres")
+        } else if redis {
+            tracing::warn!(error = %e, "redis unavailable");
+            Self::Unavailable("redis")
         } else {
             Self::Internal(e)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_redis_error_under_an_admin_change_is_a_503_not_a_500() {
+        let timeout = redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut));
+        let e = anyhow::Error::from(timeout).context("setting the limit");
+        assert_eq!(ApiError::from(e).status_code(), StatusCode::SERVICE_UNAVAILABLE);
+        let e = anyhow::Error::from(RedisFailure::Timeout(std::time::Duration::from_millis(500)));
+        assert_eq!(ApiError::from(e).status_code(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[test]
+    fn anything_else_from_below_is_a_500() {
+        let e = anyhow::anyhow!("a row that breaks a rule of the domain");
+        assert_eq!(ApiError::from(e).status_code(), StatusCode::INTERNAL_SERVER_ERROR);
     }
 }
