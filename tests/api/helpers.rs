@@ -342,6 +342,17 @@ pub async fn issue_all_as_clients(
     (answers, retries.into_inner())
 }
 
+/// Every user of `users` asks as a client does (see [`issue_all_as_clients`]), all at once, on a
+/// day with room for them all: each must end up holding exactly one coupon (a 201, or the 409 of
+/// a retried 503 whose request had issued). Prints the retries; returns each user's coupon.
+pub async fn everyone_gets_one(app: &TestApp, event_id: &str, users: &[String]) -> HashMap<String, Value> {
+    let (answers, retries) = issue_all_as_clients(app, event_id, users).await;
+    eprintln!("{} users, {retries} retries after a 503", users.len());
+    let held = holders(answers.iter().map(|(u, s, b)| (u.as_str(), *s, b)));
+    assert_eq!(held.len(), users.len(), "everyone holds a coupon: {answers:?}");
+    held
+}
+
 /// The coupon each user holds, as the answers `(user, status, body)` of one event show it: from
 /// the 201s, and from the 409s, which carry the coupon held (after a retried 503 whose request
 /// had issued, the 409 is the only answer showing it). Panics when one user is shown two
