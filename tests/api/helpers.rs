@@ -310,7 +310,7 @@ pub const RETRIES_PER_REQUEST: u32 = 10;
 
 /// How long a client waits before asking again after `response` (a 503): its `Retry-After`,
 /// plus up to as long again at random, so that a spike's retries do not all return at once.
-fn retry_after(response: &Response) -> Duration {
+pub fn retry_after(response: &Response) -> Duration {
     let secs = response
         .headers()
         .get(reqwest::header::RETRY_AFTER)
