@@ -122,10 +122,7 @@ async fn holds_the_rule(strategy: &str) {
     // A 503 is a strategy's back-pressure (a pool, lock or Redis wait too long on a loaded
     // machine): clients ask again after its Retry-After, so each request's last answer is final.
     let retries: usize = heard.iter().map(|(_, h)| h.len() - 1).sum();
-    println!(
-        "{strategy}: {} requests, {retries} retries after a 503",
-        heard.len()
-    );
+    println!("{strategy}: {} requests, {retries} retries after a 503", heard.len());
     let answers: Vec<(String, StatusCode)> = heard.iter().map(|(u, h)| (u.clone(), *h.last().unwrap())).collect();
     let unexpected: Vec<_> = answers
         .iter()

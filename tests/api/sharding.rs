@@ -12,8 +12,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    ADMIN_TOKEN, TestApp, event_body, everyone_gets_one, holders, issue_all, issue_spread_as_clients, spawn_app, spawn_app_with,
-    today_utc, users,
+    ADMIN_TOKEN, TestApp, event_body, everyone_gets_one, holders, issue_all, issue_spread_as_clients, spawn_app,
+    spawn_app_with, today_utc, users,
 };
 
 /// An event open all day, every day from yesterday on, split over `shards` buckets.
