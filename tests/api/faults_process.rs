@@ -146,8 +146,9 @@ async fn killing_one_of_two_instances_mid_spike_loses_nothing_and_oversells_noth
         if pending.count() == 0 {
             break;
         }
+        // A deadline on the survivor's writer (polled), which a loaded machine slows.
         assert!(
-            started.elapsed() < Duration::from_secs(10),
+            started.elapsed() < Duration::from_secs(30),
             "the survivor claimed what was pending"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -164,7 +165,8 @@ async fn held_by(redis: &mut RedisConnection, stream: &str, consumer: &str) -> u
     pending.ids.iter().filter(|p| p.consumer.starts_with(consumer)).count()
 }
 
-/// (coupon_id, user_id) of the event's stored coupons, once `n` are there (or after 20 s).
+/// (coupon_id, user_id) of the event's stored coupons, once `n` are there (or after 60 s: a
+/// deadline on the writers, polled, generous for a loaded machine).
 async fn stored_after(database_url: &str, event: &str, n: usize) -> Vec<(String, String)> {
     let db = sqlx::PgPool::connect(database_url).await.unwrap();
     let started = Instant::now();
@@ -175,7 +177,7 @@ async fn stored_after(database_url: &str, event: &str, n: usize) -> Vec<(String,
                 .fetch_all(&db)
                 .await
                 .unwrap();
-        if rows.len() >= n || started.elapsed() > Duration::from_secs(20) {
+        if rows.len() >= n || started.elapsed() > Duration::from_secs(60) {
             return rows;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

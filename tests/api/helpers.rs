@@ -310,7 +310,7 @@ pub const RETRIES_PER_REQUEST: u32 = 10;
 
 /// How long a client waits before asking again after `response` (a 503): its `Retry-After`,
 /// plus up to as long again at random, so that a spike's retries do not all return at once.
-fn retry_after(response: &Response) -> Duration {
+pub fn retry_after(response: &Response) -> Duration {
     let secs = response
         .headers()
         .get(reqwest::header::RETRY_AFTER)
@@ -340,6 +340,17 @@ pub async fn issue_all_as_clients(
     });
     let answers = futures::future::join_all(requests).await;
     (answers, retries.into_inner())
+}
+
+/// Every user of `users` asks as a client does (see [`issue_all_as_clients`]), all at once, on a
+/// day with room for them all: each must end up holding exactly one coupon (a 201, or the 409 of
+/// a retried 503 whose request had issued). Prints the retries; returns each user's coupon.
+pub async fn everyone_gets_one(app: &TestApp, event_id: &str, users: &[String]) -> HashMap<String, Value> {
+    let (answers, retries) = issue_all_as_clients(app, event_id, users).await;
+    eprintln!("{} users, {retries} retries after a 503", users.len());
+    let held = holders(answers.iter().map(|(u, s, b)| (u.as_str(), *s, b)));
+    assert_eq!(held.len(), users.len(), "everyone holds a coupon: {answers:?}");
+    held
 }
 
 /// The coupon each user holds, as the answers `(user, status, body)` of one event show it: from

@@ -1,14 +1,15 @@
 //! The strategy lab: each safe strategy holds the rule (exactly N issued, nobody twice) under a
 //! spike of concurrent requests; `naive` demonstrably oversells and double-issues.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
 
 use futures::StreamExt;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{ADMIN_TOKEN, TestApp, spawn_app, spawn_app_with, users};
+use crate::helpers::{ADMIN_TOKEN, RETRIES_PER_REQUEST, TestApp, spawn_app, spawn_app_with, users};
 
 const N: u64 = 50;
 const USERS: usize = 1000;
@@ -63,6 +64,39 @@ async fn spike(app: &TestApp, strategy: &str, coupon: Uuid, users: &[String]) ->
         .await
 }
 
+/// One user's request as a client sends it: a 503 (the strategy's back-pressure: a pool, lock or
+/// Redis wait too long on a loaded machine) is asked again after its `Retry-After` (1 s, plus up
+/// to as long again at random), at most `RETRIES_PER_REQUEST` times. Returns every status heard,
+/// the 503s included, the final answer last.
+async fn give_as_client(app: &TestApp, strategy: &str, coupon: Uuid, user: &str) -> Vec<StatusCode> {
+    let mut heard = Vec::new();
+    for _ in 0..=RETRIES_PER_REQUEST {
+        let (status, _) = give(app, strategy, coupon, user).await;
+        heard.push(status);
+        if status != StatusCode::SERVICE_UNAVAILABLE {
+            return heard;
+        }
+        tokio::time::sleep(Duration::from_secs(1).mul_f64(1.0 + rand::random::<f64>())).await;
+    }
+    panic!("{strategy}: {user} heard only 503s: {heard:?}");
+}
+
+/// As [`spike`], every request retried after a 503 as a client does (see [`give_as_client`]):
+/// `(user, every status heard)`.
+async fn spike_as_clients(
+    app: &TestApp,
+    strategy: &str,
+    coupon: Uuid,
+    users: &[String],
+) -> Vec<(String, Vec<StatusCode>)> {
+    let requests = users.iter().flat_map(|u| std::iter::repeat_n(u, REPEATS));
+    futures::stream::iter(requests)
+        .map(|user| async move { (user.clone(), give_as_client(app, strategy, coupon, user).await) })
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await
+}
+
 async fn report(app: &TestApp, coupon: Uuid) -> Value {
     let (status, body) = app.get_json(&format!("/v1/lab/coupons/{coupon}")).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -79,35 +113,38 @@ fn wins_per_user(answers: &[(String, StatusCode)]) -> HashMap<&str, u64> {
     wins
 }
 
-/// Exactly N answered 201, to N different users, and the store agrees.
+/// Exactly N handed out, to N different users, and the store agrees; never a user twice.
 async fn holds_the_rule(strategy: &str) {
     let app = lab_app(0).await;
     let coupon = lab_coupon(&app, N).await;
-    let answers = spike(&app, strategy, coupon, &users(strategy, USERS)).await;
+    let heard = spike_as_clients(&app, strategy, coupon, &users(strategy, USERS)).await;
 
-    // 503 is a strategy's back-pressure (pool or lock wait too long on a loaded machine): allowed,
-    // as long as it stays rare; with 20x more users than units, N are still handed out.
-    let busy = answers
-        .iter()
-        .filter(|(_, s)| *s == StatusCode::SERVICE_UNAVAILABLE)
-        .count();
+    // A 503 is a strategy's back-pressure (a pool, lock or Redis wait too long on a loaded
+    // machine): clients ask again after its Retry-After, so each request's last answer is final.
+    let retries: usize = heard.iter().map(|(_, h)| h.len() - 1).sum();
+    println!("{strategy}: {} requests, {retries} retries after a 503", heard.len());
+    let answers: Vec<(String, StatusCode)> = heard.iter().map(|(u, h)| (u.clone(), *h.last().unwrap())).collect();
     let unexpected: Vec<_> = answers
         .iter()
-        .filter(|(_, s)| {
-            ![
-                StatusCode::CREATED,
-                StatusCode::CONFLICT,
-                StatusCode::GONE,
-                StatusCode::SERVICE_UNAVAILABLE,
-            ]
-            .contains(s)
-        })
+        .filter(|(_, s)| ![StatusCode::CREATED, StatusCode::CONFLICT, StatusCode::GONE].contains(s))
         .collect();
     assert!(unexpected.is_empty(), "{strategy}: unexpected answers {unexpected:?}");
-    assert!(busy < answers.len() / 4, "{strategy}: {busy} answers were 503");
     let wins = wins_per_user(&answers);
-    assert_eq!(wins.values().sum::<u64>(), N, "{strategy}: 201s");
-    assert_eq!(wins.len() as u64, N, "{strategy}: users with a 201");
+    assert!(wins.values().all(|&w| w == 1), "{strategy}: a user won twice");
+    // A 503 may come after the unit was taken (the strategy's Redis call outlived the timeout);
+    // its retry then hears 409 and that user's unit shows in no 201. Only such users may be
+    // missing from the 201s, so with none of them, exactly N answered 201.
+    let retried_without_a_win: HashSet<&str> = heard
+        .iter()
+        .filter(|(u, h)| h.len() > 1 && !wins.contains_key(u.as_str()))
+        .map(|(u, _)| u.as_str())
+        .collect();
+    let won = wins.len() as u64;
+    assert!(
+        won <= N && won + retried_without_a_win.len() as u64 >= N,
+        "{strategy}: {won} users with a 201, {} retried without one",
+        retried_without_a_win.len()
+    );
 
     let store = report(&app, coupon).await;
     if strategy == "redis-lua" {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{issue_all, spawn_app_with, users};
+use crate::helpers::{holders, issue_all_as_clients, spawn_app_with, users};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_bot_hammering_as_one_user_is_limited_and_others_are_served() {
@@ -34,11 +34,14 @@ async fn a_bot_hammering_as_one_user_is_limited_and_others_are_served() {
     };
     let people = users("person", 300);
     let started = std::time::Instant::now();
-    let (bot, served) = tokio::join!(bot, issue_all(&app, &event, &people));
+    // The people ask as clients do: a 503 (Redis later than its timeout on a loaded machine) is
+    // asked again after its Retry-After; a 429 would not be, and fails `holders`.
+    let (bot, (served, retries)) = tokio::join!(bot, issue_all_as_clients(&app, &event, &people));
     let elapsed = started.elapsed().as_secs_f64();
-
-    assert!(
-        served.iter().all(|(_, s, _)| *s == StatusCode::CREATED),
+    eprintln!("300 people beside the bot: {retries} retries after a 503");
+    assert_eq!(
+        holders(served.iter().map(|(u, s, b)| (u.as_str(), *s, b))).len(),
+        people.len(),
         "everyone else got theirs"
     );
     let limited: Vec<_> = bot

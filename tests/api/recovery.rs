@@ -9,7 +9,7 @@ use coupon_issuer::store;
 use redis::AsyncCommands;
 use reqwest::StatusCode;
 
-use crate::helpers::{TestApp, issue_all, spawn_app, spawn_app_with, today_utc, users};
+use crate::helpers::{TestApp, holders, issue_all, issue_all_as_clients, spawn_app, spawn_app_with, today_utc, users};
 
 /// Deletes every key this test's app has in Redis, as a restart without persistence would.
 async fn wipe_redis(app: &TestApp) {
@@ -25,8 +25,10 @@ async fn after_redis_loses_its_memory_the_limit_still_holds() {
     let app = spawn_app().await;
     let event = app.open_event(100).await;
     let first: Vec<String> = users("early", 60);
-    let sold = issue_all(&app, &event, &first).await;
-    assert!(sold.iter().all(|(_, s, _)| *s == StatusCode::CREATED));
+    // As clients do: a 503 (Redis later than the timeout on a loaded machine) is retried.
+    let (sold, retries) = issue_all_as_clients(&app, &event, &first).await;
+    eprintln!("before the wipe: 60 users, {retries} retries after a 503");
+    assert_eq!(holders(sold.iter().map(|(u, s, b)| (u.as_str(), *s, b))).len(), 60);
     assert_eq!(app.wait_for_stored(&event, 60, Duration::from_secs(10)).await.len(), 60);
 
     wipe_redis(&app).await;
@@ -63,9 +65,11 @@ pub async fn hammer_until_answered(
     let (mut issued, mut refused_while_restoring) = (Vec::new(), 0);
     let started = Instant::now();
     while !waiting.is_empty() {
+        // A deadline on the rebuild, not a measure of it: each round of hundreds of requests
+        // takes seconds on a loaded machine. The loop ends as soon as everyone is answered.
         assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "still restoring after 20 s"
+            started.elapsed() < Duration::from_secs(60),
+            "still restoring after 60 s"
         );
         let answers = issue_all(app, event, &waiting).await;
         waiting.clear();
@@ -95,7 +99,7 @@ async fn a_late_rebuild_never_lowers_the_count() {
     // No sold-out memory, so no fence: thirty rebuilds in a row stay quick.
     let app = spawn_app_with(|s| s.sold_out_memory_ms = 0).await;
     let event = app.open_event(100).await;
-    issue_all(&app, &event, &users("early", 60)).await;
+    issue_all_as_clients(&app, &event, &users("early", 60)).await;
     assert_eq!(app.wait_for_stored(&event, 60, Duration::from_secs(10)).await.len(), 60);
     let event_id = EventId::parse(&event).unwrap();
     let count_key = app.keys.day_count(event_id, today_utc());
