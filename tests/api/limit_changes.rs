@@ -11,7 +11,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    ADMIN_TOKEN, RETRIES_PER_REQUEST, TestApp, holders, issue_all, issue_all_as_clients, spawn_app, spawn_app_with, users,
+    ADMIN_TOKEN, RETRIES_PER_REQUEST, TestApp, holders, issue_all, issue_all_as_clients, spawn_app, spawn_app_with,
+    users,
 };
 
 /// A second instance of `first`'s service: same database, same Redis prefix, no writer of its own.
@@ -138,7 +139,11 @@ async fn a_raise_under_fire_never_passes_the_new_limit_nor_gives_a_user_two() {
     let stored = a.wait_for_stored(&event, 100, Duration::from_secs(30)).await;
     let stored_users: HashSet<_> = stored.iter().map(|(_, u, _)| u.clone()).collect();
     let shown: HashSet<_> = storm.keys().chain(then.keys()).cloned().collect();
-    assert_eq!((stored.len(), &stored_users), (100, &shown), "stored exactly the coupons shown");
+    assert_eq!(
+        (stored.len(), &stored_users),
+        (100, &shown),
+        "stored exactly the coupons shown"
+    );
 }
 
 #[tokio::test]
