@@ -141,10 +141,22 @@ impl Scenario {
             let usage = usage.lock().await;
             (usage.cores(), usage.cpu_us())
         };
-        let issued = service.issued(&event).await?;
+        // The requests wrk left in flight when it stopped may still run their scripts for a
+        // moment (the thin server finishes them after the connection closed): the count is read
+        // once it holds still, else a late coupon looks like one stored but never issued.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let mut issued = service.issued(&event).await?;
+        loop {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let now = service.issued(&event).await?;
+            if now == issued || tokio::time::Instant::now() > deadline {
+                issued = now;
+                break;
+            }
+            issued = now;
+        }
 
         // Until the stream is empty: every coupon stored and acknowledged.
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
             let len: u64 = redis::cmd("XLEN").arg(&stream).query_async(&mut redis).await?;
             if len == 0 || tokio::time::Instant::now() > deadline {
