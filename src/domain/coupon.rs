@@ -92,6 +92,8 @@ mod text {
     use chrono::{DateTime, Datelike, NaiveDate, SecondsFormat, Timelike, Utc};
     use serde::Serializer;
 
+    use crate::domain::day::{day_text, in_four_digits, put_digits};
+
     pub fn day<S: Serializer>(day: &NaiveDate, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&day.to_string())
     }
@@ -102,18 +104,14 @@ mod text {
         s.serialize_str(&at.to_rfc3339_opts(SecondsFormat::AutoSi, true))
     }
 
-    /// `day` as chrono's `Display` writes it (`2026-05-01`), for the years a coupon can have;
-    /// any other year is left to chrono.
+    /// `day` as chrono's `Display` writes it (`2026-05-01`); a year chrono writes otherwise
+    /// (outside 0 to 9999) is left to chrono.
     pub fn write_day(out: &mut Vec<u8>, day: NaiveDate) {
-        if !(0..=9999).contains(&day.year()) {
+        if in_four_digits(day.year()) {
+            out.extend_from_slice(&day_text(day));
+        } else {
             out.extend_from_slice(day.to_string().as_bytes());
-            return;
         }
-        digits(out, day.year() as u32, 4);
-        out.push(b'-');
-        digits(out, day.month(), 2);
-        out.push(b'-');
-        digits(out, day.day(), 2);
     }
 
     /// `at` as a JSON string, as `instant` writes it (and so as chrono does): the date, `T`,
@@ -122,7 +120,7 @@ mod text {
     pub fn write_instant(out: &mut Vec<u8>, at: &DateTime<Utc>) {
         let time = at.time();
         let nanos = time.nanosecond();
-        if nanos >= 1_000_000_000 || !(0..=9999).contains(&at.year()) {
+        if nanos >= 1_000_000_000 || !in_four_digits(at.year()) {
             out.push(b'"');
             out.extend_from_slice(at.to_rfc3339_opts(SecondsFormat::AutoSi, true).as_bytes());
             out.push(b'"');
@@ -150,13 +148,10 @@ mod text {
     }
 
     /// `n` in exactly `width` decimal digits, zero-padded (`n` has at most `width` digits).
-    fn digits(out: &mut Vec<u8>, mut n: u32, width: usize) {
+    fn digits(out: &mut Vec<u8>, n: u32, width: usize) {
         let start = out.len();
         out.resize(start + width, b'0');
-        for slot in out[start..].iter_mut().rev() {
-            *slot = b'0' + (n % 10) as u8;
-            n /= 10;
-        }
+        put_digits(&mut out[start..], n);
     }
 
     pub fn maybe_instant<S: Serializer>(at: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {

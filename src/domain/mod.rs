@@ -2,7 +2,7 @@
 //! Nothing here does I/O.
 
 mod coupon;
-mod day;
+pub(crate) mod day;
 mod event;
 mod event_schema;
 mod ids;
@@ -13,7 +13,7 @@ mod whole;
 mod window;
 
 pub use coupon::Coupon;
-pub use day::parse_day;
+pub use day::{day_text, parse_day};
 pub use event::{Discount, Event, EventError, NewEvent, NewEventRequest, parse_daily_limit};
 pub use event_schema::daily_limit as daily_limit_schema;
 pub use ids::{CouponId, EventId, UserId};

@@ -23,7 +23,7 @@
 use chrono::NaiveDate;
 
 use super::slots::bucket_tag;
-use crate::domain::Bucket;
+use crate::domain::{Bucket, day_text};
 
 /// The consumer group through which writers read every event stream.
 pub const WRITER_GROUP: &str = "writer";
@@ -147,23 +147,6 @@ impl ScriptKeys {
     }
 }
 
-/// `day` as `NaiveDate`'s `Display` writes it, for the years 0 to 9999 (an event's days are
-/// checked to lie in them when it is created); on the stack, not in a `String`.
-pub(super) fn day_text(day: NaiveDate) -> [u8; 10] {
-    use chrono::Datelike;
-    let mut out = *b"0000-00-00";
-    let mut put = |range: std::ops::Range<usize>, mut n: u32| {
-        for slot in out[range].iter_mut().rev() {
-            *slot = b'0' + (n % 10) as u8;
-            n /= 10;
-        }
-    };
-    put(0..4, day.year().clamp(0, 9999) as u32);
-    put(5..7, day.month());
-    put(8..10, day.day());
-    out
-}
-
 /// `prefix` + `suffix`, allocated once at the right size.
 fn under(prefix: &str, suffix: &str) -> String {
     [prefix, suffix].concat()
@@ -221,14 +204,6 @@ mod tests {
                 ]
             );
             assert_eq!(s.prefix, keys.event_prefix(bucket));
-        }
-    }
-
-    #[test]
-    fn days_are_written_as_chrono_writes_them() {
-        for day in ["2026-05-01", "0001-01-09", "9999-12-31", "2024-02-29"] {
-            let day: NaiveDate = day.parse().unwrap();
-            assert_eq!(day_text(day), day.to_string().as_bytes());
         }
     }
 

@@ -173,7 +173,7 @@ impl Issuer {
             .arg(keys.prefix.as_bytes())
             .arg(self.day_key_ttl.as_millis() as u64);
         if let Some(day) = day {
-            call.arg(keys::day_text(day).as_slice());
+            call.arg(crate::domain::day_text(day).as_slice());
         }
         // As `ScriptInvocation::invoke_async` does: a server that does not hold the script
         // (restarted, flushed, a new replica promoted) is given it, and asked again, all within
