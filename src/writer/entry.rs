@@ -1,9 +1,8 @@
 //! A stream entry, as the issue script writes it, turned back into a coupon.
 
-use redis::Value;
 use redis::streams::StreamId;
 
-use super::reply::Entry;
+use super::reply::{Entry, value_text};
 use crate::domain::{Bucket, Coupon, CouponId, UserId, parse_day};
 use crate::issuing::millis;
 
@@ -21,13 +20,8 @@ impl EntryFields for Entry {
 }
 
 impl EntryFields for StreamId {
-    /// As `StreamId::get::<String>` reads it, without the copy.
     fn text(&self, name: &str) -> Option<&str> {
-        match self.map.get(name)? {
-            Value::BulkString(bytes) => std::str::from_utf8(bytes).ok(),
-            Value::SimpleString(text) => Some(text),
-            _ => None,
-        }
+        value_text(self.map.get(name)?)
     }
 }
 
@@ -56,6 +50,8 @@ pub fn coupon_from_entry(bucket: impl Into<Bucket>, entry: &impl EntryFields) ->
 
 #[cfg(test)]
 mod tests {
+    use redis::Value;
+
     use super::*;
     use crate::domain::EventId;
 

@@ -41,16 +41,22 @@ impl Entry {
             .pairs()
             .rev()
             .find(|(field, _)| bytes(field) == Some(name.as_bytes()))?;
-        match value {
-            Value::BulkString(bytes) => std::str::from_utf8(bytes).ok(),
-            Value::SimpleString(text) => Some(text),
-            _ => None,
-        }
+        value_text(value)
     }
 
     /// Every field, name and value, in the order Redis sent them.
     pub fn pairs(&self) -> impl DoubleEndedIterator<Item = (&Value, &Value)> {
         self.fields.chunks_exact(2).map(|pair| (&pair[0], &pair[1]))
+    }
+}
+
+/// A field value's text, as `StreamId::get::<String>` reads it (a bulk or simple string, valid
+/// UTF-8), borrowed.
+pub fn value_text(value: &Value) -> Option<&str> {
+    match value {
+        Value::BulkString(bytes) => std::str::from_utf8(bytes).ok(),
+        Value::SimpleString(text) => Some(text),
+        _ => None,
     }
 }
 
