@@ -19,7 +19,7 @@ use crate::lab::Lab;
 use crate::metrics::Metrics;
 use crate::redis_target::RedisTarget;
 use crate::store;
-use crate::writer::{Writer, WriterConfig, WriterRedis, WriterStats};
+use crate::writer::{ReadTurn, Writer, WriterConfig, WriterRedis, WriterStats};
 
 /// The whole service, built and bound, not yet running.
 pub struct Application {
@@ -80,11 +80,15 @@ impl Application {
 
         let metrics = Metrics::new(settings.max_in_flight);
         let writer_stats = Arc::new(WriterStats::default());
+        let read_turn = ReadTurn::default();
         let writers = if settings.writer_enabled {
             (0..settings.writer_concurrency.max(1))
                 .map(|_| {
-                    writer(&settings, &redis, db.clone(), keys.clone(), catalog.clone())
-                        .map(|w| w.with_metrics(metrics.clone()).with_stats(writer_stats.clone()))
+                    writer(&settings, &redis, db.clone(), keys.clone(), catalog.clone()).map(|w| {
+                        w.with_metrics(metrics.clone())
+                            .with_stats(writer_stats.clone())
+                            .with_read_turn(read_turn.clone())
+                    })
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?
         } else {

@@ -128,10 +128,17 @@ pub struct Writer {
     /// Given back when a step finds nothing to store, so an idle writer holds none; dropped on
     /// any failure.
     db_conn: Option<PoolConnection<Postgres>>,
-    /// This writer's turn to read (see `run`), while it holds it; given up in the step as soon
-    /// as the read brought a batch that is not small.
+    /// The turn to read, shared by the process's writers (see `run` and [`ReadTurn`]).
+    turns: ReadTurn,
+    /// This writer's turn to read, while it holds it; given up in the step as soon as the read
+    /// brought a batch that is not small.
     read_turn: Option<OwnedMutexGuard<()>>,
 }
+
+/// The process's writers take turns to read while they keep up (see `Writer::run`): one turn,
+/// shared by every writer of the process (`Writer::with_read_turn`).
+#[derive(Clone, Default)]
+pub struct ReadTurn(Arc<tokio::sync::Mutex<()>>);
 
 /// The longest a stopping writer keeps storing what is left in the streams.
 const DRAIN_LIMIT: Duration = Duration::from_secs(10);
@@ -156,8 +163,15 @@ impl Writer {
             conn: None,
             conn_id: AtomicU64::new(0),
             db_conn: None,
+            turns: ReadTurn::default(),
             read_turn: None,
         }
+    }
+
+    /// Takes turns to read with the other writers given the same `turn`.
+    pub fn with_read_turn(mut self, turn: ReadTurn) -> Self {
+        self.turns = turn;
+        self
     }
 
     /// Counts batches into `metrics` (the app's, so `/metrics` shows them).
@@ -182,7 +196,7 @@ impl Writer {
     /// (or left pending) before the writer stops.
     pub async fn run(mut self, shutdown: CancellationToken) {
         let mut backoff = Duration::from_millis(100);
-        let read_turn = self.stats.read_turn.clone();
+        let read_turn = self.turns.0.clone();
         while !shutdown.is_cancelled() {
             // The process's writers read one at a time while batches are small (`step` gives
             // the turn up at once after a read that brought a large one, so that a backlog is

@@ -11,7 +11,6 @@
 //! reason to give up on any entry: the writer backs off and retries the whole batch, forever.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -36,9 +35,6 @@ pub struct WriterStats {
     pub dead_lettered: AtomicU64,
     /// Times Postgres refused one entry (each try counts).
     pub refusals: AtomicU64,
-    /// Not a counter: the process's writers take turns to read while they keep up (see
-    /// `Writer::run`); shared here because these are what every writer of the process shares.
-    pub(super) read_turn: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl WriterStats {
