@@ -137,8 +137,11 @@ async fn stopping_mid_spike_loses_no_answered_coupon() {
     let app = spawn_app().await;
     let event = app.open_event(100_000).await;
     let users: Vec<String> = users("mid", 1500);
-    let (db, stop, client, url) = (
-        app.db.clone(),
+    // Rows are counted through a pool of the test's own, opened after the stop: the app's pool
+    // may hand back a connection an actix worker opened on its own runtime, which the stop has
+    // shut down (as in `stopping_stores_every_coupon_that_was_answered`).
+    let (database_url, stop, client, url) = (
+        app.settings.database_url.clone(),
         app.stop.clone(),
         app.client.clone(),
         app.url("/v1/coupon/issue"),
@@ -183,6 +186,7 @@ async fn stopping_mid_spike_loses_no_answered_coupon() {
         issued.len()
     );
     assert!(!issued.is_empty(), "some requests were answered before the stop");
+    let db = sqlx::PgPool::connect(&database_url).await.unwrap();
     let stored: Vec<String> = sqlx::query_scalar("SELECT coupon_id::text FROM coupons WHERE event_id = $1::uuid")
         .bind(&event)
         .fetch_all(&db)
