@@ -175,7 +175,14 @@ async fn stopping_mid_spike_loses_no_answered_coupon() {
     let issued: Vec<String> = answers
         .iter()
         .flatten()
-        .inspect(|(status, body)| assert!(!status.is_server_error(), "{status}: {body:?}"))
+        // A 503 is an honest answer under a spike the test does not control (Redis answered
+        // later than REDIS_TIMEOUT_MS while the service stopped): no coupon was promised. Any
+        // other server error is a bug.
+        .inspect(|(status, body)| {
+            let unavailable = *status == StatusCode::SERVICE_UNAVAILABLE
+                && body.as_ref().is_some_and(|b| b["error"]["code"] == "unavailable");
+            assert!(!status.is_server_error() || unavailable, "{status}: {body:?}")
+        })
         .filter(|(status, _)| *status == StatusCode::CREATED)
         .filter_map(|(_, body)| body.as_ref()?["coupon_id"].as_str().map(str::to_owned))
         .collect();
