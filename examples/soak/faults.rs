@@ -13,7 +13,7 @@ use redis::streams::StreamPendingReply;
 
 use crate::PREFIX;
 use crate::load::Ctx;
-use crate::servers::{OwnPostgres, OwnRedis, Service};
+use coupon_test_support::{OwnPostgres, OwnRedis, Service};
 
 pub struct Servers {
     pub redis: OwnRedis,

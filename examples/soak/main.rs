@@ -14,9 +14,6 @@
 //!
 //!   soak [--minutes M] [--bin path/to/coupon-issuer]
 
-#[path = "../../tests/support/servers.rs"]
-mod servers;
-
 mod faults;
 mod load;
 mod report;
@@ -31,7 +28,7 @@ use chrono::{Duration as Days, Utc};
 use serde_json::json;
 
 use crate::load::Ctx;
-use crate::servers::{OwnPostgres, OwnRedis, Service, free_port};
+use coupon_test_support::{OwnPostgres, OwnRedis, Service, free_port};
 
 pub const ADMIN_TOKEN: &str = "soak-admin-token";
 pub const PREFIX: &str = "coupon";

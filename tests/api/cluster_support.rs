@@ -1,5 +1,5 @@
 //! The local Redis Cluster the cluster tests stand on (`scripts/cluster`,
-//! `tests/support/cluster.rs`): three primaries with a replica each, every slot served once, and
+//! `crates/test-support/src/cluster.rs`): three primaries with a replica each, every slot served once, and
 //! a killed primary replaced by its replica within seconds.
 
 use std::ops::RangeInclusive;

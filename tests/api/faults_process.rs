@@ -12,7 +12,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{test_settings, today_utc, users};
-use crate::instances::{Service, create_open_event, service_env};
+use crate::instances::{create_open_event, service_env, start_service};
 use crate::proxy::{Proxy, database_url_via_port, postgres_addr};
 
 /// One user's request to `service`: `None` when the connection failed (the instance is dead).
@@ -41,8 +41,8 @@ async fn killing_one_of_two_instances_mid_spike_loses_nothing_and_oversells_noth
         "DATABASE_URL",
         database_url_via_port(&settings.database_url, proxy.port),
     ));
-    let mut doomed = Service::start(&doomed_env);
-    let survivor = Service::start(&env);
+    let mut doomed = start_service(&doomed_env);
+    let survivor = start_service(&env);
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()
@@ -190,7 +190,7 @@ async fn overload_is_shed_with_503_and_retry_after_while_admitted_requests_stay_
     let settings = test_settings();
     let mut env = service_env(&settings.redis_url, &settings.database_url, &settings.redis_key_prefix);
     env.push(("MAX_IN_FLIGHT", "16".into()));
-    let service = Service::start(&env);
+    let service = start_service(&env);
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .pool_max_idle_per_host(CONNECTIONS)

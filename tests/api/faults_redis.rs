@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use crate::helpers::{
     RETRIES_PER_REQUEST, holders, issue_all, issue_all_as_clients, spawn_app_with, test_settings, today_utc, users,
 };
-use crate::instances::{OwnRedis, Service, create_open_event, service_env};
+use crate::instances::{OwnRedis, Service, create_open_event, service_env, start_service};
 use crate::recovery::hammer_until_answered;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -280,7 +280,7 @@ async fn redis_slow_or_unreachable_means_prompt_503s_and_recovery_by_itself() {
     let settings = test_settings();
     let mut env = service_env(&redis.url(), &settings.database_url, &settings.redis_key_prefix);
     env.push(("REDIS_TIMEOUT_MS", "300".into()));
-    let service = Service::start(&env);
+    let service = start_service(&env);
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()

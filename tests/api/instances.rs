@@ -1,38 +1,19 @@
-//! The fault tests' servers (see `tests/support/servers.rs`), and helpers to drive the service
+//! The fault tests' servers (the `coupon-test-support` crate), and helpers to drive the service
 //! when it runs as a process.
 
-#[path = "../support/servers.rs"]
-mod servers;
-
-// Uses `servers`' TempDir, so it sits beside it.
-#[path = "../support/cluster.rs"]
-mod cluster;
-
-// Uses `servers`' TempDir and `cluster`'s redis-cli.
-#[path = "../support/sentinel.rs"]
-mod sentinel;
-
-// Certificates for the TLS tests; uses `servers`' TempDir too.
-#[path = "../support/tls.rs"]
-mod tls;
-
-pub use cluster::OwnCluster;
-pub use sentinel::OwnSentinels;
-pub use tls::TestCerts;
-// For the tests that only read and write on a cluster (they may share scripts/test's).
 #[allow(unused_imports)]
-pub use cluster::{primary_port_at, shared_cluster_url, shared_or_own_cluster};
-pub use servers::{OwnPostgres, OwnRedis, ServerTls, Service, free_port};
+pub use coupon_test_support::{
+    OwnCluster, OwnPostgres, OwnRedis, OwnSentinels, ServerTls, Service, TestCerts, free_port, primary_port_at,
+    shared_cluster_url, shared_or_own_cluster,
+};
 
-impl Service {
-    /// Starts this build's `coupon-issuer serve` on a free port.
-    pub fn start(env: &[(&str, String)]) -> Self {
-        Self::start_bin(
-            std::path::Path::new(env!("CARGO_BIN_EXE_coupon-issuer")),
-            servers::free_port(),
-            env,
-        )
-    }
+/// Starts this build's `coupon-issuer serve` on a free port.
+pub fn start_service(env: &[(&str, String)]) -> Service {
+    Service::start_bin(
+        std::path::Path::new(env!("CARGO_BIN_EXE_coupon-issuer")),
+        free_port(),
+        env,
+    )
 }
 
 /// What a service process needs to share the test's Redis and Postgres under its own prefix.

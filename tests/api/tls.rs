@@ -1,5 +1,5 @@
 //! TLS to Redis: servers of the tests' own that speak TLS only (`--port 0 --tls-port`), with a CA
-//! and certificates each test generates (tests/support/tls.rs). Every path that connects to
+//! and certificates each test generates (crates/test-support/src/tls.rs). Every path that connects to
 //! Redis is driven over TLS: the issue path, the writer, restore, reconcile and the admin CLI,
 //! on one server and on a 3-primary TLS cluster; then mutual TLS, ACL users, a certificate from
 //! another CA, the insecure setting, and settings that cannot work.
@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use crate::cli::{cli, stdout};
 use crate::helpers::{TestApp, everyone_gets_one, issue_all, spawn_app_with, test_settings, users, wait_until_ready};
-use crate::instances::{OwnCluster, OwnRedis, Service, TestCerts, service_env};
+use crate::instances::{OwnCluster, OwnRedis, Service, TestCerts, service_env, start_service};
 use crate::recovery::hammer_until_answered;
 
 /// A `redis-server` that speaks TLS only, with `certs`' server certificate; `extra` may add
@@ -225,7 +225,7 @@ fn service_on(redis: &OwnRedis, extra: &[(&'static str, String)]) -> Service {
     let s = test_settings();
     let mut env = service_env(&redis.url(), &s.database_url, &s.redis_key_prefix);
     env.extend(extra.iter().cloned());
-    Service::start(&env)
+    start_service(&env)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

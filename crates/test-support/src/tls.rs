@@ -2,9 +2,6 @@
 //! 127.0.0.1 and localhost signed by it, and a client certificate signed by it (mutual TLS).
 //! Written as PEM files in a temporary directory under the names `scripts/cluster --tls DIR`
 //! expects, so a single server and a cluster use the same set.
-//!
-//! Include it with `#[path]` next to `servers.rs` (it uses that module's `TempDir`).
-#![allow(dead_code)]
 
 use std::path::PathBuf;
 
@@ -13,7 +10,7 @@ use rcgen::{
     KeyUsagePurpose,
 };
 
-use super::servers::TempDir;
+use crate::servers::TempDir;
 
 /// A CA and the certificates it signed, as files.
 pub struct TestCerts {

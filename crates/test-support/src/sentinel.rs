@@ -3,17 +3,13 @@
 //!
 //! Driven through `redis-cli`, like `cluster.rs`: who the primary is and whether the failover
 //! is over should not be asked of the code under test.
-//!
-//! Include it with `#[path]` next to `servers.rs` and `cluster.rs` (it uses their `TempDir` and
-//! `cli`).
-#![allow(dead_code)]
 
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use super::cluster::cli;
-use super::servers::TempDir;
+use crate::cluster::cli;
+use crate::servers::TempDir;
 
 /// The master name `scripts/sentinel` gives the primary.
 pub const MASTER: &str = "coupons";
@@ -137,7 +133,7 @@ impl Drop for OwnSentinels {
 }
 
 fn script_path() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/sentinel")
+    crate::repo_root().join("scripts/sentinel")
 }
 
 fn script(args: &[&str], dir: &TempDir) -> String {

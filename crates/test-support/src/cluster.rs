@@ -4,9 +4,6 @@
 //!
 //! Driven through `redis-cli` rather than the service's Redis client: what a test asks of the
 //! cluster here (who owns a slot, is the failover over) should not depend on the code under test.
-//!
-//! Include it with `#[path]` next to `servers.rs` (it uses that module's `TempDir`).
-#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::ops::RangeInclusive;
@@ -14,7 +11,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use super::servers::TempDir;
+use crate::servers::TempDir;
 
 /// The URL of the cluster `scripts/test` started for the whole run (`TEST_REDIS_CLUSTER_URL`).
 /// Only for tests that read and write: a test that kills a node needs an [`OwnCluster`].
@@ -332,7 +329,7 @@ impl Drop for OwnCluster {
 }
 
 fn script() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/cluster")
+    crate::repo_root().join("scripts/cluster")
 }
 
 fn node_id(port: u16) -> String {

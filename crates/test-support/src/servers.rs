@@ -7,9 +7,7 @@
 //! machines have the server binaries but no Docker daemon, and what is needed (start, SIGKILL,
 //! SIGSTOP, restart on the same data) is a few lines each.
 //!
-//! Shared by the integration tests (`tests/api/instances.rs`) and the soak (`examples/soak.rs`)
-//! through `#[path]`, so each uses only part of it.
-#![allow(dead_code)]
+//! Used by the integration tests (`tests/api/instances.rs`) and the soak (`load-tools`).
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
