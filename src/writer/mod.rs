@@ -10,6 +10,7 @@
 
 mod connection;
 mod entry;
+mod events;
 mod observe;
 mod poison;
 mod read;
@@ -28,10 +29,10 @@ use tokio_util::sync::CancellationToken;
 use connection::WriterConnection;
 pub use connection::WriterRedis;
 pub use entry::{EntryFields, coupon_from_entry};
+pub use events::EventSource;
 pub use poison::{MAX_ATTEMPTS, WriterStats};
 pub use reply::Entry;
 
-use crate::catalog::Catalog;
 use crate::domain::Bucket;
 use crate::issuing::{Keys, WRITER_GROUP};
 use crate::metrics::Metrics;
@@ -94,7 +95,8 @@ pub struct Writer {
     redis: WriterRedis,
     db: PgPool,
     keys: Keys,
-    catalog: Catalog,
+    /// The events whose streams to read (the catalog, in the service).
+    events: Arc<dyn EventSource>,
     config: WriterConfig,
     /// Where batches are counted; a private registry unless `with_metrics` gives the app's.
     metrics: Metrics,
@@ -112,9 +114,9 @@ pub struct Writer {
     /// (stream key, bucket) for every bucket whose stream may still hold coupons: one per
     /// unsharded event, N per sharded one. The bucket is how an entry's coupon learns its shard.
     streams: Vec<(String, Bucket)>,
-    /// When, and at which catalog generation, `streams` was last built.
+    /// When, and at which generation of `events`, `streams` was last built.
     streams_loaded: Option<(Instant, u64)>,
-    /// The catalog's generation, watched: a read waiting for new entries ends when it changes,
+    /// The generation of `events`, watched: a read waiting for new entries ends when it changes,
     /// so a new event's stream is read at once (see `wake`).
     changes: watch::Receiver<u64>,
     /// The Redis connection of the last step, kept while steps succeed: taking a pooled one
@@ -144,13 +146,13 @@ pub struct ReadTurn(Arc<tokio::sync::Mutex<()>>);
 const DRAIN_LIMIT: Duration = Duration::from_secs(10);
 
 impl Writer {
-    pub fn new(redis: WriterRedis, db: PgPool, keys: Keys, catalog: Catalog, config: WriterConfig) -> Self {
+    pub fn new(redis: WriterRedis, db: PgPool, keys: Keys, events: impl EventSource, config: WriterConfig) -> Self {
         Self {
-            changes: catalog.changes(),
+            changes: events.changes(),
             redis,
             db,
             keys,
-            catalog,
+            events: Arc::new(events),
             config,
             metrics: Metrics::new(0),
             own_pending: Some(Instant::now()),

@@ -202,7 +202,7 @@ impl Writer {
         {
             return;
         }
-        let events = self.catalog.refresh().await;
+        let events = self.events.events().await;
         let today = chrono::Utc::now().date_naive();
         self.streams = events
             .iter()

@@ -28,7 +28,7 @@ use super::reply::{self, ReadReply};
 const UNBLOCK_AGAIN: Duration = Duration::from_millis(2);
 
 impl Writer {
-    /// `XREADGROUP ... BLOCK` for new entries of `keys`, ended early when the catalog changes.
+    /// `XREADGROUP ... BLOCK` for new entries of `keys`, ended early when the events change.
     pub(super) async fn read_new_blocking(
         &self,
         conn: &mut WriterConnection,
