@@ -34,11 +34,7 @@ const RETRY_MOST: Duration = Duration::from_secs(2);
 /// Tells every instance (this one too) that `id` was just created and published. Through
 /// `lua/announce.lua`, so that on a cluster it goes to one known primary (see the script).
 pub async fn new_event(conn: &mut RedisConnection, keys: &Keys, id: EventId) {
-    let sent: redis::RedisResult<i64> = redis::Script::new(include_str!("../lua/announce.lua"))
-        .key(keys.new_events())
-        .arg(id.to_string())
-        .invoke_async(conn)
-        .await;
+    let sent = crate::issuing::scripts::announce(conn, &keys.new_events(), &id.to_string()).await;
     if let Err(e) = sent {
         tracing::warn!(event_id = %id, error = %e, "cannot announce the new event; other instances see it at their next reload");
     }

@@ -22,7 +22,7 @@ use redis::streams::StreamRangeReply;
 use sqlx::PgPool;
 
 use crate::domain::{Bucket, Coupon, Event, UserId};
-use crate::issuing::{Issuer, publish_event};
+use crate::issuing::{Issuer, publish_event, scripts};
 use crate::store;
 use crate::writer::coupon_from_entry;
 
@@ -202,21 +202,10 @@ async fn rebuild_bucket(
         }
         pipe.cmd("PEXPIREAT").arg(&users_key).arg(expire_at).ignore();
         let _: () = pipe.query_async(&mut conn).await?;
-        let count: u64 = raise_count_script()
-            .key(&count_key)
-            .arg(floor)
-            .arg("")
-            .arg(expire_at)
-            .invoke_async(&mut conn)
-            .await?;
+        let count = scripts::raise_count(&mut conn, &count_key, floor, None, Some(expire_at)).await?;
         let walked_past = dry.contains(&day);
         tracing::info!(%day, shard = bucket.shard, users = coupons.len(), count, walked_past, "rebuilt day state");
         rebuilt += coupons.len();
     }
     Ok(rebuilt)
-}
-
-/// `lua/raise_count.lua`, embedded at build time: raises a day's count, never lowers it.
-pub fn raise_count_script() -> redis::Script {
-    redis::Script::new(include_str!("../lua/raise_count.lua"))
 }

@@ -6,6 +6,7 @@
 mod keys;
 mod publish;
 mod script;
+pub mod scripts;
 mod slots;
 mod sold_out;
 mod walk;
@@ -20,7 +21,6 @@ use redis::AsyncCommands;
 pub use keys::{Keys, WRITER_GROUP};
 pub use publish::{ensure_writer_group, publish_event, publish_windows, set_limit};
 pub use script::IssueOutcome;
-use script::issue_script;
 pub(crate) use script::millis;
 pub use sold_out::SoldOutMemory;
 
@@ -46,7 +46,6 @@ pub enum RedisFailure {
 pub struct Issuer {
     /// Multiplexed: cloning it is cheap and every clone shares the one socket.
     conn: RedisConnection,
-    script: Arc<redis::Script>,
     /// Sold-out days answered without a round trip (see `sold_out`).
     sold_out: Arc<SoldOutMemory>,
     keys: Keys,
@@ -70,7 +69,6 @@ impl Issuer {
     ) -> redis::RedisResult<Self> {
         Ok(Self {
             conn: redis.multiplexed(timeout)?,
-            script: Arc::new(issue_script()),
             sold_out: Arc::new(SoldOutMemory::new(sold_out_memory, timeout)),
             keys,
             timeout,
@@ -159,7 +157,9 @@ impl Issuer {
         // keeps each key and argument in a vector of its own and copies them all into the
         // command at the call, which cost the hot path a dozen allocations per request.
         let mut call = redis::Cmd::with_capacity(15, 512);
-        call.arg("EVALSHA").arg(self.script.get_hash()).arg(script::KEYS);
+        call.arg("EVALSHA")
+            .arg(scripts::ISSUE.get_hash())
+            .arg(scripts::ISSUE_KEYS);
         keys.write_keys(&mut call);
         let mut coupon = uuid::Uuid::encode_buffer();
         call.arg(user.as_str())
@@ -181,7 +181,7 @@ impl Issuer {
         self.bounded(async {
             match call.query_async(&mut conn).await {
                 Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
-                    self.script.load_async(&mut conn).await?;
+                    scripts::ISSUE.load_async(&mut conn).await?;
                     call.query_async(&mut conn).await
                 }
                 answered => answered,

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use redis::AsyncCommands;
 
 use super::keys::{Keys, WRITER_GROUP};
+use super::scripts;
 use crate::domain::{Bucket, DayWindow, Event};
 
 /// Writes (or rewrites, identically) an event's windows, stream group and settings, in each of
@@ -97,19 +98,16 @@ async fn write_limit(
     valid_until_ms: Option<i64>,
     end_fence: bool,
 ) -> redis::RedisResult<()> {
-    let _: i64 = set_limit_script()
-        .key(keys.settings(event.id))
-        .arg(event.daily_limit)
-        .arg(event.limit_revision)
-        .arg(valid_until_ms.map_or(String::new(), |ms| ms.to_string()))
-        .arg(if end_fence { "1" } else { "" })
-        .invoke_async(conn)
-        .await?;
+    scripts::set_limit(
+        conn,
+        &keys.settings(event.id),
+        event.daily_limit,
+        event.limit_revision,
+        valid_until_ms,
+        end_fence,
+    )
+    .await?;
     Ok(())
-}
-
-fn set_limit_script() -> redis::Script {
-    redis::Script::new(include_str!("../../lua/set_limit.lua"))
 }
 
 /// Writes a sharded bucket's share of the limit, never raising the share it has
@@ -124,17 +122,8 @@ async fn set_share(
     valid_until_ms: Option<i64>,
 ) -> redis::RedisResult<()> {
     let share = event.shards.share(event.daily_limit, bucket.shard);
-    let _: i64 = set_share_script()
-        .key(keys.settings(bucket))
-        .arg(share)
-        .arg(valid_until_ms.map_or(String::new(), |ms| ms.to_string()))
-        .invoke_async(conn)
-        .await?;
+    scripts::set_share(conn, &keys.settings(bucket), share, valid_until_ms).await?;
     Ok(())
-}
-
-fn set_share_script() -> redis::Script {
-    redis::Script::new(include_str!("../../lua/set_share.lua"))
 }
 
 /// Replaces an event's windows in one MULTI, so the script never sees half a set.

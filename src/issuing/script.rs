@@ -6,14 +6,6 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::domain::{Bucket, Coupon, CouponId, UserId, parse_day};
 
-/// How many of the script's arguments are `KEYS` (see the header of `lua/issue.lua`).
-pub(super) const KEYS: usize = 5;
-
-/// The script, embedded at build time; redis-rs calls it by SHA and loads it after `NOSCRIPT`.
-pub fn issue_script() -> redis::Script {
-    redis::Script::new(include_str!("../../lua/issue.lua"))
-}
-
 /// What the script decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IssueOutcome {

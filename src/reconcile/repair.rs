@@ -31,7 +31,7 @@ use redis::AsyncCommands;
 use sqlx::PgPool;
 
 use crate::domain::{Bucket, Coupon, Event, UserId};
-use crate::issuing::{Keys, WRITER_GROUP};
+use crate::issuing::{Keys, WRITER_GROUP, scripts};
 use crate::store;
 
 use super::diff::{Difference, Record};
@@ -87,13 +87,7 @@ pub async fn repair(
             Difference::MissingInPostgres { user, record } => store_lost(db, event, snap, user, record).await?,
             Difference::CountMismatch { highest_seq, .. } => {
                 let before = snap.redis_count.unwrap_or(0);
-                let after: u64 = crate::restore::raise_count_script()
-                    .key(&count_key)
-                    .arg(*highest_seq)
-                    .arg(snap.daily_limit)
-                    .arg("")
-                    .invoke_async(redis)
-                    .await?;
+                let after = scripts::raise_count(redis, &count_key, *highest_seq, Some(snap.daily_limit), None).await?;
                 if after > before {
                     Action::Done(format!("count raised from {before} to {after}"))
                 } else {
