@@ -22,9 +22,9 @@ use redis::streams::StreamRangeReply;
 use sqlx::PgPool;
 
 use crate::domain::{Bucket, Coupon, Event, UserId};
+use crate::issuing::wire::{UserRecord, coupon_from_entry};
 use crate::issuing::{Issuer, publish_event, scripts};
 use crate::store;
-use crate::writer::coupon_from_entry;
 
 /// Whether the event is being published for the first time, or again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,12 +191,7 @@ async fn rebuild_bucket(
         for chunk in coupons.chunks(1000) {
             let fields: Vec<(&str, String)> = chunk
                 .iter()
-                .map(|c| {
-                    (
-                        c.user_id.as_str(),
-                        format!("{}|{}|{}", c.seq, c.coupon_id, c.issued_at.timestamp_millis()),
-                    )
-                })
+                .map(|c| (c.user_id.as_str(), UserRecord::of(c).encode()))
                 .collect();
             pipe.hset_multiple(&users_key, &fields).ignore();
         }

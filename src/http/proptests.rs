@@ -114,7 +114,7 @@ proptest! {
 
     #[test]
     fn user_records_never_panic(raw in prop_oneof!["[0-9|a-f-]{0,60}", any::<String>()]) {
-        let _ = crate::reconcile::diff::Record::parse(&raw);
+        let _ = crate::issuing::wire::UserRecord::parse(&raw);
     }
 }
 

@@ -1,15 +1,16 @@
-//! The Redis side: key names, the issue script, publishing events, and the hot-path client.
+//! The Redis side, and the one owner of its data model: key names (`keys`), the formats that
+//! cross Redis (`wire`), the Lua scripts (`scripts`), publishing events, and the hot-path client.
 //!
 //! Every issue is one script call over one shared multiplexed connection: concurrent requests
 //! are pipelined on it instead of each holding a pooled connection, which was 13-17x faster here.
 
 mod keys;
 mod publish;
-mod script;
 pub mod scripts;
 mod slots;
 mod sold_out;
 mod walk;
+pub mod wire;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -20,9 +21,8 @@ use redis::AsyncCommands;
 
 pub use keys::{Keys, WRITER_GROUP};
 pub use publish::{ensure_writer_group, publish_event, publish_windows, set_limit};
-pub use script::IssueOutcome;
-pub(crate) use script::millis;
 pub use sold_out::SoldOutMemory;
+pub use wire::IssueOutcome;
 
 use crate::domain::{Bucket, CouponId, EventId, Shards, UserId};
 use crate::redis_target::{RedisConnection, RedisTarget};
@@ -36,7 +36,7 @@ pub enum RedisFailure {
     #[error("redis: {}", crate::redis_target::tls::explain(.0))]
     Redis(#[from] redis::RedisError),
     #[error(transparent)]
-    BadReply(#[from] script::BadReply),
+    BadReply(#[from] wire::BadReply),
     #[error("only {acked} of {wanted} replicas acknowledged the coupon in time")]
     NotReplicated { acked: u32, wanted: u32 },
 }
@@ -122,7 +122,7 @@ impl Issuer {
         // Twice is enough unless the Redis clock crosses a day boundary between the calls.
         let mut reply = self.run_script(bucket, user, day, keys_day).await?;
         for _ in 0..2 {
-            let Some(decided) = script::other_day(&reply) else {
+            let Some(decided) = wire::other_day(&reply) else {
                 break;
             };
             keys_day = decided;
@@ -253,7 +253,7 @@ impl Issuer {
         let mut conn = self.conn.clone();
         let (secs, micros): (i64, i64) = self.bounded(redis::cmd("TIME").query_async(&mut conn)).await?;
         DateTime::from_timestamp(secs, (micros * 1000) as u32)
-            .ok_or_else(|| script::BadReply(vec![secs.to_string(), micros.to_string()]).into())
+            .ok_or_else(|| wire::BadReply(vec![secs.to_string(), micros.to_string()]).into())
     }
 
     /// `None` when Redis holds no state for the event (or for one of its buckets); otherwise

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use redis::AsyncCommands;
 
 use super::keys::{Keys, WRITER_GROUP};
-use super::scripts;
+use super::{scripts, wire};
 use crate::domain::{Bucket, DayWindow, Event};
 
 /// Writes (or rewrites, identically) an event's windows, stream group and settings, in each of
@@ -70,8 +70,8 @@ pub async fn set_limit(
     let key = keys.settings(event.id);
     let (current, revision): (Option<u32>, Option<i64>) = redis::cmd("HMGET")
         .arg(&key)
-        .arg("daily_limit")
-        .arg("limit_revision")
+        .arg(wire::settings::DAILY_LIMIT)
+        .arg(wire::settings::LIMIT_REVISION)
         .query_async(conn)
         .await?;
     match current {
@@ -79,7 +79,7 @@ pub async fn set_limit(
         // A copy older than Redis's: lua/set_limit.lua refuses it, so there is nothing to fence.
         Some(_) if revision.is_some_and(|r| r > event.limit_revision) => Ok(()),
         Some(current) if event.daily_limit > current && !fence.is_zero() => {
-            let _: i64 = conn.hincr(&key, "fenced", 1).await?;
+            let _: i64 = conn.hincr(&key, wire::settings::FENCED, 1).await?;
             tokio::time::sleep(fence).await;
             write_limit(conn, keys, event, None, true).await
         }
@@ -142,7 +142,7 @@ pub async fn publish_windows(
     for (i, w) in windows.iter().enumerate() {
         // The first day has no "yesterday": before it, the answer is always not_open.
         let day_start = if i == 0 { 0 } else { ms(w.day_start) };
-        let member = format!("{}|{}|{}|{}", w.day, ms(w.open), ms(w.close), day_start);
+        let member = wire::window_member(w.day, ms(w.open), ms(w.close), day_start);
         pipe.zadd(&key, member, ms(w.close)).ignore();
     }
     pipe.query_async(conn).await

@@ -6,43 +6,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::domain::{Coupon, CouponId};
+use crate::domain::Coupon;
+use crate::issuing::wire::UserRecord;
 
 use super::snapshot::DaySnapshot;
-
-/// A user's coupon as the issue script records it in the day's users hash.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Record {
-    pub seq: u32,
-    pub coupon_id: CouponId,
-    pub issued_ms: i64,
-}
-
-impl Record {
-    /// Reads `seq|coupon_id|issued_ms` (see step 6 of `lua/issue.lua`).
-    pub fn parse(raw: &str) -> Option<Self> {
-        let mut parts = raw.split('|');
-        let (seq, id, ms) = (parts.next()?, parts.next()?, parts.next()?);
-        if parts.next().is_some() {
-            return None;
-        }
-        Some(Self {
-            seq: seq.parse().ok().filter(|s| *s >= 1)?,
-            coupon_id: CouponId::parse(id).ok()?,
-            issued_ms: ms.parse().ok()?,
-        })
-    }
-
-    /// The record the script would have written for `coupon`.
-    pub fn of(coupon: &Coupon) -> String {
-        format!(
-            "{}|{}|{}",
-            coupon.seq,
-            coupon.coupon_id,
-            coupon.issued_at.timestamp_millis()
-        )
-    }
-}
 
 /// Where a coupon missing from Redis was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,7 +36,7 @@ pub enum Difference {
     MissingInRedis { coupon: Box<Coupon>, found: Found },
     /// A user Redis says holds a coupon that is neither in Postgres nor in the stream: promised,
     /// and lost on its way.
-    MissingInPostgres { user: String, record: Record },
+    MissingInPostgres { user: String, record: UserRecord },
     /// Redis and Postgres name a different coupon for the same user.
     RecordDiffers {
         user: String,
@@ -150,7 +117,7 @@ impl Difference {
                 record.seq, record.coupon_id
             ),
             Self::RecordDiffers { redis, postgres, .. } => {
-                format!("redis {redis}, postgres {}", Record::of(postgres))
+                format!("redis {redis}, postgres {}", UserRecord::of(postgres).encode())
             }
             Self::BadRecord { record, .. } => format!("unreadable record {record:?}"),
             Self::SeqGap { .. } => "counted, held by nobody".into(),
@@ -188,7 +155,7 @@ pub fn compare(snap: &DaySnapshot, stuck_after_ms: u64) -> Vec<Difference> {
 
     for (user, raw) in &snap.redis_users {
         users.insert(user);
-        let Some(record) = Record::parse(raw) else {
+        let Some(record) = UserRecord::parse(raw) else {
             found.push(Difference::BadRecord {
                 user: user.clone(),
                 record: raw.clone(),

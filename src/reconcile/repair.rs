@@ -31,10 +31,11 @@ use redis::AsyncCommands;
 use sqlx::PgPool;
 
 use crate::domain::{Bucket, Coupon, Event, UserId};
+use crate::issuing::wire::UserRecord;
 use crate::issuing::{Keys, WRITER_GROUP, scripts};
 use crate::store;
 
-use super::diff::{Difference, Record};
+use super::diff::Difference;
 use super::snapshot::DaySnapshot;
 
 /// What a repair did, or why it did not.
@@ -65,7 +66,7 @@ pub async fn repair(
         let action = match difference {
             Difference::MissingInRedis { coupon, .. } => {
                 let added: bool = redis
-                    .hset_nx(&users_key, coupon.user_id.as_str(), Record::of(coupon))
+                    .hset_nx(&users_key, coupon.user_id.as_str(), UserRecord::of(coupon).encode())
                     .await?;
                 if added {
                     Action::Done(format!("{subject}: added to redis from the stored coupon"))
@@ -74,12 +75,12 @@ pub async fn repair(
                 }
             }
             Difference::RecordDiffers { user, postgres, .. } => {
-                let _: () = redis.hset(&users_key, user, Record::of(postgres)).await?;
+                let _: () = redis.hset(&users_key, user, UserRecord::of(postgres).encode()).await?;
                 Action::Done(format!("{subject}: redis record replaced by postgres's"))
             }
             Difference::BadRecord { user, .. } => match snap.postgres.iter().find(|c| c.user_id.as_str() == user) {
                 Some(stored) => {
-                    let _: () = redis.hset(&users_key, user, Record::of(stored)).await?;
+                    let _: () = redis.hset(&users_key, user, UserRecord::of(stored).encode()).await?;
                     Action::Done(format!("{subject}: unreadable record replaced by postgres's"))
                 }
                 None => Action::Skipped(format!("{subject}: unreadable and not stored; left for a person")),
@@ -120,7 +121,7 @@ async fn store_lost(
     event: &Event,
     snap: &DaySnapshot,
     user: &str,
-    record: &Record,
+    record: &UserRecord,
 ) -> anyhow::Result<Action> {
     let (Ok(user_id), Some(issued_at)) = (UserId::parse(user), DateTime::from_timestamp_millis(record.issued_ms))
     else {

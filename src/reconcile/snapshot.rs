@@ -19,9 +19,9 @@ use redis::streams::{StreamPendingCountReply, StreamRangeReply};
 use sqlx::PgPool;
 
 use crate::domain::{Bucket, Coupon, Event};
+use crate::issuing::wire::{self, coupon_from_entry, entry_ms};
 use crate::issuing::{Keys, WRITER_GROUP};
 use crate::store;
-use crate::writer::coupon_from_entry;
 
 /// One stream entry of the day.
 #[derive(Debug, Clone)]
@@ -77,7 +77,7 @@ pub async fn take(
     let stream = entries
         .ids
         .iter()
-        .filter(|e| e.get::<String>("day").as_deref() == Some(day_text.as_str()))
+        .filter(|e| e.get::<String>(wire::field::DAY).as_deref() == Some(day_text.as_str()))
         .map(|e| StreamEntry {
             id: e.id.clone(),
             coupon: coupon_from_entry(bucket, e),
@@ -124,9 +124,4 @@ async fn pending_of(
         Err(e) if e.code() == Some("NOGROUP") => Ok(HashMap::new()),
         Err(e) => Err(e.into()),
     }
-}
-
-/// The milliseconds part of a stream entry id ("<ms>-<n>").
-fn entry_ms(id: &str) -> Option<i64> {
-    id.split_once('-').and_then(|(ms, _)| ms.parse().ok())
 }

@@ -2,9 +2,10 @@
 
 use chrono::{DateTime, NaiveDate};
 
-use super::diff::{Difference, Found, Record, compare};
+use super::diff::{Difference, Found, compare};
 use super::snapshot::{DaySnapshot, StreamEntry};
 use crate::domain::{Coupon, CouponId, EventId, UserId};
+use crate::issuing::wire::UserRecord;
 
 const T: i64 = 1_777_600_800_000;
 
@@ -35,7 +36,7 @@ fn clean(n: u32) -> DaySnapshot {
         redis_count: Some(u64::from(n)),
         redis_users: stored
             .iter()
-            .map(|c| (c.user_id.as_str().to_owned(), Record::of(c)))
+            .map(|c| (c.user_id.as_str().to_owned(), UserRecord::of(c).encode()))
             .collect(),
         stream: Vec::new(),
         postgres: stored,
@@ -146,7 +147,7 @@ fn records_that_differ_or_cannot_be_read() {
 fn one_number_held_twice() {
     let mut snap = clean(3);
     let twin = coupon("twin", 2);
-    snap.redis_users.insert("twin".into(), Record::of(&twin));
+    snap.redis_users.insert("twin".into(), UserRecord::of(&twin).encode());
     snap.postgres.push(twin);
     snap.redis_count = Some(4);
     let found = compare(&snap, 60_000);
@@ -178,8 +179,8 @@ fn entries_waiting_too_long_are_stuck() {
 fn records_read_as_the_script_writes_them() {
     let id = CouponId::new();
     assert_eq!(
-        Record::parse(&format!("7|{id}|{T}")),
-        Some(Record {
+        UserRecord::parse(&format!("7|{id}|{T}")),
+        Some(UserRecord {
             seq: 7,
             coupon_id: id,
             issued_ms: T
@@ -193,7 +194,7 @@ fn records_read_as_the_script_writes_them() {
         &format!("7|{id}|{T}|x"),
         &format!("-1|{id}|{T}"),
     ] {
-        assert_eq!(Record::parse(bad), None, "{bad:?}");
+        assert_eq!(UserRecord::parse(bad), None, "{bad:?}");
     }
 }
 
@@ -203,7 +204,7 @@ fn the_millisecond_of_the_snapshot_cuts_both_ways() {
     let mut snap = clean(2);
     let mut edge = coupon("edge", 3);
     edge.issued_at = DateTime::from_timestamp_millis(T).unwrap();
-    snap.redis_users.insert("edge".into(), Record::of(&edge));
+    snap.redis_users.insert("edge".into(), UserRecord::of(&edge).encode());
     snap.redis_count = Some(3);
     snap.postgres.push(edge);
     assert_eq!(compare(&snap, 60_000), vec![]);

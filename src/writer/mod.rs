@@ -9,7 +9,6 @@
 //! see `poison`.
 
 mod connection;
-mod entry;
 mod events;
 mod observe;
 mod poison;
@@ -28,12 +27,12 @@ use tokio_util::sync::CancellationToken;
 
 use connection::WriterConnection;
 pub use connection::WriterRedis;
-pub use entry::{EntryFields, coupon_from_entry};
 pub use events::EventSource;
 pub use poison::{MAX_ATTEMPTS, WriterStats};
 pub use reply::Entry;
 
 use crate::domain::Bucket;
+use crate::issuing::wire::coupon_from_entry;
 use crate::issuing::{Keys, WRITER_GROUP};
 use crate::metrics::Metrics;
 use crate::store;

@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use super::read::{StreamBatch, count};
 use super::{Outcome, WriterError};
 use crate::domain::EventId;
+use crate::issuing::wire;
 use crate::metrics::{Metrics, WriterBatch};
 
 /// Records a stored batch into the current `writer_batch` span and the metrics.
@@ -67,7 +68,7 @@ fn summarize(batch: &[StreamBatch]) -> BatchSummary {
     let days: BTreeSet<&str> = batch
         .iter()
         .flat_map(|s| &s.entries)
-        .filter_map(|entry| entry.text("day"))
+        .filter_map(|entry| entry.text(wire::field::DAY))
         .collect();
     BatchSummary {
         events: join(events.iter()),

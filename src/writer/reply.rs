@@ -10,6 +10,8 @@ use redis::aio::ConnectionLike;
 use redis::streams::{StreamId, StreamReadOptions};
 use redis::{FromRedisValue, ParsingError, RedisResult, Value};
 
+use crate::issuing::wire::{EntryFields, value_text};
+
 /// `XREADGROUP`: `ids[i]` is where to read `keys[i]` from. Not through `Cmd::query_async`, which
 /// first rebuilds the whole reply, every entry and field, to look for server errors nested in
 /// it (`Value::extract_error`): a read reply holds none; only the reply itself may be one.
@@ -50,13 +52,10 @@ impl Entry {
     }
 }
 
-/// A field value's text, as `StreamId::get::<String>` reads it (a bulk or simple string, valid
-/// UTF-8), borrowed.
-pub fn value_text(value: &Value) -> Option<&str> {
-    match value {
-        Value::BulkString(bytes) => std::str::from_utf8(bytes).ok(),
-        Value::SimpleString(text) => Some(text),
-        _ => None,
+/// The entry's fields are read as `issuing::wire` defines them (`coupon_from_entry`).
+impl EntryFields for Entry {
+    fn text(&self, name: &str) -> Option<&str> {
+        Entry::text(self, name)
     }
 }
 

@@ -4,8 +4,9 @@ use std::time::Duration;
 
 use coupon_issuer::domain::EventId;
 use coupon_issuer::issuing::WRITER_GROUP;
+use coupon_issuer::issuing::wire::coupon_from_entry;
 use coupon_issuer::store;
-use coupon_issuer::writer::{Outcome, Writer, coupon_from_entry};
+use coupon_issuer::writer::{Outcome, Writer};
 use redis::AsyncCommands;
 use redis::streams::{StreamReadOptions, StreamReadReply};
 use reqwest::StatusCode;
