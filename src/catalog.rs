@@ -5,8 +5,6 @@
 //! Redis is always read from Postgres first, so a stale copy never overwrites a newer limit.
 
 use std::collections::{HashMap, HashSet};
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, RwLock};
 
 use sqlx::PgPool;
@@ -183,16 +181,5 @@ impl Catalog {
 
     fn read_cache<T: Default>(&self, f: impl FnOnce(&HashMap<EventId, Arc<Event>>) -> T) -> T {
         self.cache.read().map(|c| f(&c)).unwrap_or_default()
-    }
-}
-
-/// The writer reads the stream of every event the catalog knows, and wakes when one arrives.
-impl crate::writer::EventSource for Catalog {
-    fn events(&self) -> Pin<Box<dyn Future<Output = Vec<Arc<Event>>> + Send + '_>> {
-        Box::pin(self.refresh())
-    }
-
-    fn changes(&self) -> watch::Receiver<u64> {
-        Catalog::changes(self)
     }
 }

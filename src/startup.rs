@@ -1,6 +1,8 @@
 //! Wiring: build every part from `Settings`, run them, stop them in order.
 
+use std::future::Future;
 use std::net::TcpListener;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -219,4 +221,16 @@ fn writer(
             linger: Duration::from_millis(settings.writer_linger_ms),
         },
     ))
+}
+
+/// The writer reads the stream of every event the catalog knows, and wakes when one arrives.
+/// Wired here, where both are made, so that neither module names the other.
+impl crate::writer::EventSource for Catalog {
+    fn events(&self) -> Pin<Box<dyn Future<Output = Vec<Arc<crate::domain::Event>>> + Send + '_>> {
+        Box::pin(self.refresh())
+    }
+
+    fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        Catalog::changes(self)
+    }
 }

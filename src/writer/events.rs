@@ -11,7 +11,7 @@ use tokio::sync::watch;
 
 use crate::domain::Event;
 
-/// The writer's view of the catalog (implemented by `catalog::Catalog`).
+/// The writer's view of the catalog (implemented for `catalog::Catalog` in `startup`).
 pub trait EventSource: Send + Sync + 'static {
     /// Every event this instance knows, reloaded (the cached list when the reload fails). Called
     /// every couple of seconds and when `changes` moves, never per entry: boxed is fine.
