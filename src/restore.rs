@@ -17,8 +17,6 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
-use redis::AsyncCommands;
-use redis::streams::StreamRangeReply;
 use sqlx::PgPool;
 
 use crate::domain::{Bucket, Coupon, Event, UserId};
@@ -38,11 +36,10 @@ pub enum Publish {
 /// Publishes `event`, first rebuilding its day state if Redis has lost it.
 #[tracing::instrument(skip_all, fields(event_id = %event.id))]
 pub async fn ensure_published(issuer: &Issuer, db: &PgPool, event: &Event, publish: Publish) -> anyhow::Result<()> {
-    let mut conn = issuer.connection();
+    let mut reader = issuer.reader();
     let mut missing = Vec::new();
     for bucket in event.shards.buckets(event.id) {
-        let present: bool = conn.exists(issuer.keys().settings(bucket)).await?;
-        if !present {
+        if !reader.is_published(bucket).await? {
             missing.push(bucket);
         }
     }
@@ -65,7 +62,7 @@ pub async fn ensure_published(issuer: &Issuer, db: &PgPool, event: &Event, publi
     if !missing.is_empty() && publish == Publish::Again && may_issue {
         tokio::time::sleep(issuer.fence()).await;
     }
-    publish_event(&mut conn, issuer.keys(), event, issuer.fence()).await?;
+    publish_event(&mut issuer.connection(), issuer.keys(), event, issuer.fence()).await?;
     Ok(())
 }
 
@@ -128,10 +125,10 @@ async fn holders_by_day(
             .or_default()
             .push((coupon.user_id.clone(), coupon.shard));
     }
-    let mut conn = issuer.connection();
+    let mut reader = issuer.reader();
     for bucket in event.shards.buckets(event.id).filter(|b| !lost.contains(b)) {
         for &day in live.keys() {
-            let users: Vec<String> = conn.hkeys(issuer.keys().day_users(bucket, day)).await?;
+            let users = reader.holders(bucket, day).await?;
             let held = holders.entry(day).or_default();
             held.extend(
                 users
@@ -156,13 +153,8 @@ async fn rebuild_bucket(
     share: u32,
 ) -> anyhow::Result<usize> {
     let (mut conn, keys) = (issuer.connection(), issuer.keys());
-    let pending: StreamRangeReply = conn.xrange_all(keys.stream(bucket)).await?;
-    coupons.extend(
-        pending
-            .ids
-            .iter()
-            .filter_map(|entry| coupon_from_entry(bucket, entry).ok()),
-    );
+    let pending = issuer.reader().stream_entries(bucket).await?;
+    coupons.extend(pending.iter().filter_map(|entry| coupon_from_entry(bucket, entry).ok()));
 
     let mut by_day: HashMap<NaiveDate, Vec<Coupon>> = HashMap::new();
     for coupon in coupons.into_iter().filter(|c| live.contains_key(&c.day)) {

@@ -4,13 +4,11 @@
 use anyhow::Context as _;
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::Args;
-use redis::AsyncCommands;
-use redis::streams::{StreamPendingReply, StreamRangeReply};
 use serde::Serialize;
 
 use super::{Connection, Session, print_json, table};
-use crate::domain::{Bucket, DayStatus, Event, EventId, parse_day};
-use crate::issuing::WRITER_GROUP;
+use crate::domain::{DayStatus, Event, EventId, parse_day};
+use crate::issuing::BucketFigures;
 use crate::store;
 
 #[derive(Debug, Args)]
@@ -62,7 +60,7 @@ struct Inspection {
     key_prefixes: Vec<String>,
 }
 
-/// What Redis holds for one bucket (all of an unsharded event).
+/// What Redis holds for the event: its buckets' figures, summed.
 #[derive(Debug, Default)]
 struct RedisFigures {
     published: bool,
@@ -75,7 +73,8 @@ struct RedisFigures {
 }
 
 impl RedisFigures {
-    fn add(&mut self, other: RedisFigures) {
+    /// Adds one bucket's figures; its lag measured against `now`.
+    fn add(&mut self, other: BucketFigures, now: DateTime<Utc>) {
         self.published &= other.published;
         self.issued = match (self.issued, other.issued) {
             (None, None) => None,
@@ -85,53 +84,11 @@ impl RedisFigures {
         self.stream_length += other.stream_length;
         self.dead_letters += other.dead_letters;
         self.pending += other.pending;
-        self.writer_lag_ms = self.writer_lag_ms.max(other.writer_lag_ms);
+        let lag_ms = other
+            .oldest_entry_ms
+            .map_or(0, |added_ms| (now.timestamp_millis() - added_ms).max(0));
+        self.writer_lag_ms = self.writer_lag_ms.max(lag_ms);
     }
-}
-
-async fn read_bucket(
-    ctx: &Session,
-    bucket: Bucket,
-    day: NaiveDate,
-    now: DateTime<Utc>,
-) -> anyhow::Result<RedisFigures> {
-    let keys = ctx.issuer.keys();
-    let mut conn = ctx.issuer.connection();
-    let mut pipe = redis::pipe();
-    pipe.exists(keys.settings(bucket))
-        .get(keys.day_count(bucket, day))
-        .hlen(keys.day_users(bucket, day))
-        .xlen(keys.stream(bucket))
-        .xlen(keys.dead_letters(bucket))
-        .xrange_count(keys.stream(bucket), "-", "+", 1);
-    let (published, issued, users, stream_length, dead_letters, oldest): (
-        bool,
-        Option<u64>,
-        u64,
-        u64,
-        u64,
-        StreamRangeReply,
-    ) = pipe.query_async(&mut conn).await.context("reading Redis")?;
-    // XPENDING fails when the writer's group does not exist yet: nothing is pending then.
-    let pending: redis::RedisResult<StreamPendingReply> = conn.xpending(keys.stream(bucket), WRITER_GROUP).await;
-    let pending = match pending {
-        Ok(reply) => reply.count() as u64,
-        Err(_) => 0,
-    };
-    let writer_lag_ms = oldest
-        .ids
-        .first()
-        .and_then(|entry| entry.id.split('-').next()?.parse::<i64>().ok())
-        .map_or(0, |added_ms| (now.timestamp_millis() - added_ms).max(0));
-    Ok(RedisFigures {
-        published,
-        issued,
-        users,
-        stream_length,
-        dead_letters,
-        pending,
-        writer_lag_ms,
-    })
 }
 
 pub async fn run_inspect(connection: &Connection, args: InspectArgs) -> anyhow::Result<()> {
@@ -160,8 +117,9 @@ async fn inspect(ctx: &Session, event: &Event, day: Option<NaiveDate>) -> anyhow
         ..RedisFigures::default()
     };
     // A sharded event: every bucket's figures, summed (the lag: the oldest entry of any).
+    let mut reader = ctx.issuer.reader();
     for bucket in event.shards.buckets(event.id) {
-        redis.add(read_bucket(ctx, bucket, day, now).await?);
+        redis.add(reader.figures(bucket, day).await.context("reading Redis")?, now);
     }
     let RedisFigures {
         published,

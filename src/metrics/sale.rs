@@ -4,19 +4,18 @@
 //! Gathered when `/metrics` or `/live/stats.json` is asked, not by a timer: an idle service
 //! does no work for it, and what a scrape shows is never older than the scrape. It costs one
 //! Redis TIME, one Postgres list of events (the cached list if Postgres is down) and two round
-//! trips per event on the shared connection (per bucket of a sharded event, summed).
+//! trips per event on the shared connection (per bucket of a sharded event, summed): see
+//! `issuing::BucketReader::figures`.
 
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
-use redis::AsyncCommands;
-use redis::streams::{StreamPendingReply, StreamRangeReply};
 use serde::Serialize;
 
 use super::{EventLabel, Metrics};
 use crate::catalog::Catalog;
-use crate::domain::{Bucket, DayStatus, Event, EventId};
-use crate::issuing::{Issuer, WRITER_GROUP};
+use crate::domain::{DayStatus, Event, EventId};
+use crate::issuing::{BucketFigures, Issuer};
 
 /// The most one gathering may take; past it the scrape answers without per-event figures.
 const GATHER_TIMEOUT: Duration = Duration::from_secs(2);
@@ -76,10 +75,11 @@ fn on_sale_around(event: &Event, now: DateTime<Utc>) -> bool {
 
 async fn read_event(issuer: &Issuer, event: &Event, now: DateTime<Utc>) -> anyhow::Result<EventSnapshot> {
     let day = event.current_day(now).clamp(event.starts_on, event.ends_on);
-    let mut total = BucketFigures::default();
+    let mut total = Totals::default();
+    let mut reader = issuer.reader();
     // A sharded event's figures are the sum over its buckets (the lag: the oldest of them).
     for bucket in event.shards.buckets(event.id) {
-        total.add(read_bucket(issuer, bucket, day).await?);
+        total.add(reader.figures(bucket, day).await?);
     }
     Ok(EventSnapshot {
         event_id: event.id,
@@ -95,9 +95,9 @@ async fn read_event(issuer: &Issuer, event: &Event, now: DateTime<Utc>) -> anyho
     })
 }
 
-/// One bucket's figures (all of an unsharded event's).
+/// A sum of buckets' figures (one bucket's: all of an unsharded event's).
 #[derive(Debug, Default)]
-struct BucketFigures {
+struct Totals {
     issued: u64,
     stream_length: u64,
     pending: u64,
@@ -105,53 +105,16 @@ struct BucketFigures {
     writer_lag_seconds: f64,
 }
 
-impl BucketFigures {
-    fn add(&mut self, other: BucketFigures) {
-        self.issued += other.issued;
-        self.stream_length += other.stream_length;
-        self.pending += other.pending;
-        self.dead_letters += other.dead_letters;
-        self.writer_lag_seconds = self.writer_lag_seconds.max(other.writer_lag_seconds);
+impl Totals {
+    fn add(&mut self, bucket: BucketFigures) {
+        // The lag is measured against the moment the oldest entry was seen, not `now`.
+        let lag_ms = bucket.oldest_entry_ms.map_or(0, |ms| (bucket.read_ms - ms).max(0));
+        self.issued += bucket.issued.unwrap_or(0);
+        self.stream_length += bucket.stream_length;
+        self.pending += bucket.pending;
+        self.dead_letters += bucket.dead_letters;
+        self.writer_lag_seconds = self.writer_lag_seconds.max(lag_ms as f64 / 1000.0);
     }
-}
-
-async fn read_bucket(issuer: &Issuer, bucket: Bucket, day: NaiveDate) -> anyhow::Result<BucketFigures> {
-    let keys = issuer.keys();
-    let stream = keys.stream(bucket);
-    let mut conn = issuer.connection();
-    let mut pipe = redis::pipe();
-    pipe.get(keys.day_count(bucket, day))
-        .xlen(&stream)
-        .xlen(keys.dead_letters(bucket))
-        .xrange_count(&stream, "-", "+", 1)
-        // The clock again, in the same pipeline: entries added since `now` are not "from the
-        // future", and the lag is measured against the moment the oldest entry was seen.
-        .cmd("TIME");
-    let (issued, stream_length, dead_letters, oldest, (secs, micros)): (
-        Option<u64>,
-        u64,
-        u64,
-        StreamRangeReply,
-        (i64, i64),
-    ) = pipe.query_async(&mut conn).await?;
-    let seen_ms = secs * 1000 + micros / 1000;
-    // Apart, because it fails (NOGROUP) while the event is being published again.
-    let pending = conn
-        .xpending::<_, _, StreamPendingReply>(&stream, WRITER_GROUP)
-        .await
-        .map_or(0, |reply| reply.count() as u64);
-    // Entry ids start with the Redis clock's milliseconds at XADD.
-    let oldest_ms = oldest
-        .ids
-        .first()
-        .and_then(|entry| entry.id.split('-').next()?.parse::<i64>().ok());
-    Ok(BucketFigures {
-        issued: issued.unwrap_or(0),
-        stream_length,
-        pending,
-        dead_letters,
-        writer_lag_seconds: oldest_ms.map_or(0.0, |ms| (seen_ms - ms).max(0) as f64 / 1000.0),
-    })
 }
 
 impl Metrics {

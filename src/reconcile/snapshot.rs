@@ -14,13 +14,11 @@ use std::collections::HashMap;
 
 use crate::redis_target::RedisConnection;
 use chrono::NaiveDate;
-use redis::AsyncCommands;
-use redis::streams::{StreamPendingCountReply, StreamRangeReply};
 use sqlx::PgPool;
 
 use crate::domain::{Bucket, Coupon, Event};
 use crate::issuing::wire::{self, coupon_from_entry, entry_ms};
-use crate::issuing::{Keys, WRITER_GROUP};
+use crate::issuing::{BucketReader, DayRecords, Keys};
 use crate::store;
 
 /// One stream entry of the day.
@@ -61,21 +59,17 @@ pub async fn take(
     bucket: Bucket,
     day: NaiveDate,
 ) -> anyhow::Result<DaySnapshot> {
-    let ((secs, micros), redis_count, redis_users): ((i64, i64), Option<u64>, HashMap<String, String>) = redis::pipe()
-        .atomic()
-        .cmd("TIME")
-        .get(keys.day_count(bucket, day))
-        .hgetall(keys.day_users(bucket, day))
-        .query_async(redis)
-        .await?;
-    let taken_ms = secs * 1000 + micros / 1000;
+    let mut reader = BucketReader::new(redis.clone(), keys);
+    let DayRecords {
+        taken_ms,
+        count: redis_count,
+        users: redis_users,
+    } = reader.day_records(bucket, day).await?;
 
-    let stream_key = keys.stream(bucket);
-    let entries: StreamRangeReply = redis.xrange_all(&stream_key).await?;
-    let pending = pending_of(redis, &stream_key, entries.ids.len()).await?;
+    let entries = reader.stream_entries(bucket).await?;
+    let pending = reader.pending_entries(bucket, entries.len()).await?;
     let day_text = day.to_string();
     let stream = entries
-        .ids
         .iter()
         .filter(|e| e.get::<String>(wire::field::DAY).as_deref() == Some(day_text.as_str()))
         .map(|e| StreamEntry {
@@ -101,27 +95,4 @@ pub async fn take(
         stream,
         postgres,
     })
-}
-
-/// Entry id -> (consumer, idle ms) for every entry delivered but not acknowledged.
-async fn pending_of(
-    redis: &mut RedisConnection,
-    stream: &str,
-    at_most: usize,
-) -> anyhow::Result<HashMap<String, (String, u64)>> {
-    if at_most == 0 {
-        return Ok(HashMap::new());
-    }
-    let reply: redis::RedisResult<StreamPendingCountReply> =
-        redis.xpending_count(stream, WRITER_GROUP, "-", "+", at_most).await;
-    match reply {
-        Ok(reply) => Ok(reply
-            .ids
-            .into_iter()
-            .map(|p| (p.id, (p.consumer, p.last_delivered_ms as u64)))
-            .collect()),
-        // No consumer group yet: no writer has read the stream, so nothing is pending.
-        Err(e) if e.code() == Some("NOGROUP") => Ok(HashMap::new()),
-        Err(e) => Err(e.into()),
-    }
 }
