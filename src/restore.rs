@@ -20,8 +20,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::PgPool;
 
 use crate::domain::{Bucket, Coupon, Event, UserId};
-use crate::issuing::wire::{UserRecord, coupon_from_entry};
-use crate::issuing::{Issuer, publish_event, scripts};
+use crate::issuing::wire::coupon_from_entry;
+use crate::issuing::{Issuer, publish_event};
 use crate::store;
 
 /// Whether the event is being published for the first time, or again.
@@ -152,7 +152,6 @@ async fn rebuild_bucket(
     dry: &HashSet<NaiveDate>,
     share: u32,
 ) -> anyhow::Result<usize> {
-    let (mut conn, keys) = (issuer.connection(), issuer.keys());
     let pending = issuer.reader().stream_entries(bucket).await?;
     coupons.extend(pending.iter().filter_map(|entry| coupon_from_entry(bucket, entry).ok()));
 
@@ -166,8 +165,6 @@ async fn rebuild_bucket(
     }
     let mut rebuilt = 0;
     for (day, coupons) in by_day {
-        let users_key = keys.day_users(bucket, day);
-        let count_key = keys.day_count(bucket, day);
         // The numbers handed out: never lower than what Redis still counts, nor than any seq
         // seen. Raised atomically, because another instance may be rebuilding the same day, or
         // may already have finished and be issuing again (see lua/raise_count.lua).
@@ -179,17 +176,9 @@ async fn rebuild_bucket(
         };
         let expire_at = live[&day].timestamp_millis();
 
-        let mut pipe = redis::pipe();
-        for chunk in coupons.chunks(1000) {
-            let fields: Vec<(&str, String)> = chunk
-                .iter()
-                .map(|c| (c.user_id.as_str(), UserRecord::of(c).encode()))
-                .collect();
-            pipe.hset_multiple(&users_key, &fields).ignore();
-        }
-        pipe.cmd("PEXPIREAT").arg(&users_key).arg(expire_at).ignore();
-        let _: () = pipe.query_async(&mut conn).await?;
-        let count = scripts::raise_count(&mut conn, &count_key, floor, None, Some(expire_at)).await?;
+        let mut writer = issuer.writer();
+        writer.put_records(bucket, day, &coupons, expire_at).await?;
+        let count = writer.raise_count(bucket, day, floor, None, Some(expire_at)).await?;
         let walked_past = dry.contains(&day);
         tracing::info!(%day, shard = bucket.shard, users = coupons.len(), count, walked_past, "rebuilt day state");
         rebuilt += coupons.len();

@@ -1,7 +1,9 @@
-//! Reading one bucket's state in Redis (all of an unsharded event's), by name: its figures,
-//! its holders, its user records, its stream entries and what is pending at the writers. The
-//! metrics, `inspect`, the restore and the reconcile ask these questions; the pipelines that
-//! answer them are written here only, next to the keys and formats they read.
+//! One bucket's state in Redis (all of an unsharded event's), read and repaired by name: its
+//! figures, its holders, its user records, its stream entries and what is pending at the
+//! writers; user records written back and counts raised. The metrics, `inspect`, the restore
+//! and the reconcile ask for these; the commands that answer are written here only, next to
+//! the keys and formats they touch. (The issue script and the writer, on the hot paths, keep
+//! their own hand-written calls.)
 
 use std::collections::HashMap;
 
@@ -10,8 +12,9 @@ use redis::AsyncCommands;
 use redis::streams::{StreamId, StreamPendingCountReply, StreamPendingReply, StreamRangeReply};
 
 use super::keys::{Keys, WRITER_GROUP};
-use super::wire::entry_ms;
-use crate::domain::Bucket;
+use super::scripts;
+use super::wire::{UserRecord, entry_ms};
+use crate::domain::{Bucket, Coupon};
 use crate::redis_target::RedisConnection;
 
 /// Reads buckets over one shared connection (see `Issuer::reader`).
@@ -153,5 +156,85 @@ impl<'a> BucketReader<'a> {
             Err(e) if e.code() == Some("NOGROUP") => Ok(HashMap::new()),
             Err(e) => Err(e),
         }
+    }
+}
+
+/// Writes what the restore and the reconcile put back, over one shared connection.
+pub struct BucketWriter<'a> {
+    conn: RedisConnection,
+    keys: &'a Keys,
+}
+
+impl<'a> BucketWriter<'a> {
+    pub fn new(conn: RedisConnection, keys: &'a Keys) -> Self {
+        Self { conn, keys }
+    }
+
+    /// Writes every coupon's user record of the bucket's `day` (replacing any there), in one
+    /// round trip, and has the records expire at `expire_at_ms`.
+    pub async fn put_records(
+        &mut self,
+        bucket: Bucket,
+        day: NaiveDate,
+        coupons: &[Coupon],
+        expire_at_ms: i64,
+    ) -> redis::RedisResult<()> {
+        let users_key = self.keys.day_users(bucket, day);
+        let mut pipe = redis::pipe();
+        for chunk in coupons.chunks(1000) {
+            let fields: Vec<(&str, String)> = chunk
+                .iter()
+                .map(|c| (c.user_id.as_str(), UserRecord::of(c).encode()))
+                .collect();
+            pipe.hset_multiple(&users_key, &fields).ignore();
+        }
+        pipe.cmd("PEXPIREAT").arg(&users_key).arg(expire_at_ms).ignore();
+        pipe.query_async(&mut self.conn).await
+    }
+
+    /// Writes `coupon`'s user record of the bucket's `day`; with `only_if_absent`, not over one
+    /// already there (`HSETNX`: a record the script writes meanwhile wins). Whether it was
+    /// written.
+    pub async fn put_record(
+        &mut self,
+        bucket: Bucket,
+        day: NaiveDate,
+        coupon: &Coupon,
+        only_if_absent: bool,
+    ) -> redis::RedisResult<bool> {
+        let key = self.keys.day_users(bucket, day);
+        let (user, record) = (coupon.user_id.as_str(), UserRecord::of(coupon).encode());
+        if only_if_absent {
+            return self.conn.hset_nx(key, user, record).await;
+        }
+        let _: () = self.conn.hset(key, user, record).await?;
+        Ok(true)
+    }
+
+    /// Raises the bucket's count of `day` to `target` (at most `cap`), never lowering it; sets
+    /// its expiry when `expire_at_ms` is given (see `lua/raise_count.lua`). The count after.
+    pub async fn raise_count(
+        &mut self,
+        bucket: Bucket,
+        day: NaiveDate,
+        target: u64,
+        cap: Option<u32>,
+        expire_at_ms: Option<i64>,
+    ) -> redis::RedisResult<u64> {
+        let key = self.keys.day_count(bucket, day);
+        scripts::raise_count(&mut self.conn, &key, target, cap, expire_at_ms).await
+    }
+
+    /// Acknowledges and deletes entries of the bucket's stream, as the writer does once they are
+    /// stored.
+    pub async fn acknowledge(&mut self, bucket: Bucket, ids: &[&str]) -> redis::RedisResult<()> {
+        let stream = self.keys.stream(bucket);
+        redis::pipe()
+            .xack(&stream, WRITER_GROUP, ids)
+            .ignore()
+            .xdel(&stream, ids)
+            .ignore()
+            .query_async(&mut self.conn)
+            .await
     }
 }

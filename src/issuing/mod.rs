@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, NaiveDate, Utc};
 use redis::AsyncCommands;
 
-pub use bucket::{BucketFigures, BucketReader, DayRecords};
+pub use bucket::{BucketFigures, BucketReader, BucketWriter, DayRecords};
 pub use keys::{Keys, WRITER_GROUP};
 pub use publish::{ensure_writer_group, publish_event, publish_windows, set_limit};
 pub use sold_out::SoldOutMemory;
@@ -101,6 +101,11 @@ impl Issuer {
     /// Reads buckets' state (figures, holders, records, entries) on the shared connection.
     pub fn reader(&self) -> BucketReader<'_> {
         BucketReader::new(self.conn.clone(), &self.keys)
+    }
+
+    /// Writes buckets' user records and counts back (the restore) on the shared connection.
+    pub fn writer(&self) -> BucketWriter<'_> {
+        BucketWriter::new(self.conn.clone(), &self.keys)
     }
 
     /// A connection for short commands (publishing, reads). Shares the one socket.

@@ -26,6 +26,15 @@ pub mod field {
     pub const VALID_UNTIL_MS: &str = "valid_until_ms";
 }
 
+/// The fields a dead letter (`<prefix>:{<event_id>}:dead`, written by the writer) adds before
+/// the unreadable or refused entry's own fields, kept as they were.
+pub mod dead_letter {
+    /// The id the entry had in the event's stream.
+    pub const SOURCE_ID: &str = "source_id";
+    /// Why it could not be stored.
+    pub const REASON: &str = "reason";
+}
+
 /// The fields of an event's (a bucket's) settings hash, `<prefix>:{<event_id>}:event`: written
 /// by `lua/set_limit.lua` and `lua/set_share.lua`, read by `lua/issue.lua` (step 1).
 pub mod settings {

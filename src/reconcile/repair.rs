@@ -32,7 +32,7 @@ use sqlx::PgPool;
 
 use crate::domain::{Bucket, Coupon, Event, UserId};
 use crate::issuing::wire::UserRecord;
-use crate::issuing::{Keys, WRITER_GROUP, scripts};
+use crate::issuing::{BucketWriter, Keys};
 use crate::store;
 
 use super::diff::Difference;
@@ -59,28 +59,27 @@ pub async fn repair(
         shard: snap.shard,
     };
     let (users_key, count_key) = (keys.day_users(bucket, snap.day), keys.day_count(bucket, snap.day));
+    let mut writer = BucketWriter::new(redis.clone(), keys);
     let mut actions = Vec::new();
     let mut stuck = Vec::new();
     for difference in found {
         let subject = difference.subject();
         let action = match difference {
             Difference::MissingInRedis { coupon, .. } => {
-                let added: bool = redis
-                    .hset_nx(&users_key, coupon.user_id.as_str(), UserRecord::of(coupon).encode())
-                    .await?;
+                let added = writer.put_record(bucket, snap.day, coupon, true).await?;
                 if added {
                     Action::Done(format!("{subject}: added to redis from the stored coupon"))
                 } else {
                     Action::Skipped(format!("{subject}: redis gained a record meanwhile"))
                 }
             }
-            Difference::RecordDiffers { user, postgres, .. } => {
-                let _: () = redis.hset(&users_key, user, UserRecord::of(postgres).encode()).await?;
+            Difference::RecordDiffers { postgres, .. } => {
+                writer.put_record(bucket, snap.day, postgres, false).await?;
                 Action::Done(format!("{subject}: redis record replaced by postgres's"))
             }
             Difference::BadRecord { user, .. } => match snap.postgres.iter().find(|c| c.user_id.as_str() == user) {
                 Some(stored) => {
-                    let _: () = redis.hset(&users_key, user, UserRecord::of(stored).encode()).await?;
+                    writer.put_record(bucket, snap.day, stored, false).await?;
                     Action::Done(format!("{subject}: unreadable record replaced by postgres's"))
                 }
                 None => Action::Skipped(format!("{subject}: unreadable and not stored; left for a person")),
@@ -88,7 +87,9 @@ pub async fn repair(
             Difference::MissingInPostgres { user, record } => store_lost(db, event, snap, user, record).await?,
             Difference::CountMismatch { highest_seq, .. } => {
                 let before = snap.redis_count.unwrap_or(0);
-                let after = scripts::raise_count(redis, &count_key, *highest_seq, Some(snap.daily_limit), None).await?;
+                let after = writer
+                    .raise_count(bucket, snap.day, *highest_seq, Some(snap.daily_limit), None)
+                    .await?;
                 if after > before {
                     Action::Done(format!("count raised from {before} to {after}"))
                 } else {
@@ -172,16 +173,12 @@ async fn store_stuck(
         ));
     }
     let inserted = store::coupons::insert_batch(db, &coupons).await?;
-    let stream = keys.stream(Bucket {
+    let bucket = Bucket {
         event: event.id,
         shard: snap.shard,
-    });
-    let _: () = redis::pipe()
-        .xack(&stream, WRITER_GROUP, &done)
-        .ignore()
-        .xdel(&stream, &done)
-        .ignore()
-        .query_async(redis)
+    };
+    BucketWriter::new(redis.clone(), keys)
+        .acknowledge(bucket, &done)
         .await?;
     Ok(Action::Done(format!(
         "{} stuck entries stored ({inserted} new rows) and acknowledged",

@@ -19,6 +19,7 @@ use sqlx::PgConnection;
 use super::reply::Entry;
 
 use crate::domain::Coupon;
+use crate::issuing::wire;
 use crate::store;
 
 /// How many times Postgres may refuse an entry before it is dead-lettered.
@@ -108,8 +109,8 @@ impl Refusals {
 pub fn dead_letter(entry: &Entry, reason: &str) -> Vec<(String, String)> {
     let text = |v| redis::from_redis_value_ref::<String>(v).unwrap_or_default();
     let mut fields = vec![
-        ("source_id".to_owned(), entry.id.clone()),
-        ("reason".to_owned(), reason.to_owned()),
+        (wire::dead_letter::SOURCE_ID.to_owned(), entry.id.clone()),
+        (wire::dead_letter::REASON.to_owned(), reason.to_owned()),
     ];
     fields.extend(entry.pairs().map(|(k, v)| (text(k), text(v))));
     fields
