@@ -6,7 +6,9 @@
 //! - [`domain`]: events, daily windows, ids, coupons; pure rules, no I/O.
 //! - [`issuing`]: Redis. One Lua script (`lua/issue.lua`) checks the window by the Redis clock,
 //!   the user and the daily limit, counts the issue and appends it to the event's stream, all
-//!   in one atomic step.
+//!   in one atomic step. It owns the Redis data model: key names (`keys`), the formats that
+//!   cross Redis (`wire`), the scripts (`scripts`), and a bucket's state read and written by
+//!   name (`BucketReader`, `BucketWriter`).
 //! - [`writer`]: moves each stream into Postgres, idempotently, acknowledging after the commit.
 //! - [`store`]: Postgres, the durable record of events and coupons.
 //!
