@@ -77,7 +77,7 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<()> {
         eprintln!("compare: this is a debug build; figures are not representative (use scripts/compare)");
     }
     std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
-    let (base, token, _service) = match &args.url {
+    let (base, token, _lab) = match &args.url {
         Some(url) => {
             let token = args
                 .admin_token
@@ -86,8 +86,8 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<()> {
             (url.trim_end_matches('/').to_owned(), token, None)
         }
         None => {
-            let service = Service::start(&args)?;
-            (service.base.clone(), service.token.clone(), Some(service))
+            let lab = LabProcess::start(&args)?;
+            (lab.base.clone(), lab.token.clone(), Some(lab))
         }
     };
     let client = reqwest::Client::builder()
@@ -95,7 +95,7 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<()> {
         .tcp_nodelay(true)
         .timeout(Duration::from_secs(30))
         .build()?;
-    wait_ready(&client, &base, _service.as_ref()).await?;
+    wait_ready(&client, &base, _lab.as_ref()).await?;
 
     let load = Load {
         users: args.users,
@@ -204,7 +204,7 @@ async fn report(client: &reqwest::Client, base: &str, coupon: Uuid) -> anyhow::R
     Ok(response.json().await?)
 }
 
-async fn wait_ready(client: &reqwest::Client, base: &str, mut service: Option<&Service>) -> anyhow::Result<()> {
+async fn wait_ready(client: &reqwest::Client, base: &str, mut lab: Option<&LabProcess>) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if let Ok(r) = client.get(format!("{base}/readyz")).send().await
@@ -212,10 +212,10 @@ async fn wait_ready(client: &reqwest::Client, base: &str, mut service: Option<&S
         {
             return Ok(());
         }
-        if let Some(service) = service.as_mut()
-            && service.exited()
+        if let Some(lab) = lab.as_mut()
+            && lab.exited()
         {
-            bail!("the lab exited; see {}", service.log.display());
+            bail!("the lab exited; see {}", lab.log.display());
         }
         if Instant::now() > deadline {
             bail!("{base} did not become ready within 60 s");
@@ -225,16 +225,16 @@ async fn wait_ready(client: &reqwest::Client, base: &str, mut service: Option<&S
 }
 
 /// This binary, serving the lab; killed when dropped.
-struct Service {
+struct LabProcess {
     child: std::sync::Mutex<Child>,
     base: String,
     token: String,
     log: PathBuf,
 }
 
-impl Service {
+impl LabProcess {
     fn start(args: &CompareArgs) -> anyhow::Result<Self> {
-        // A free port: bound and released; the service binds it again a moment later.
+        // A free port: bound and released; the lab binds it again a moment later.
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let token = Uuid::new_v4().simple().to_string();
         let log = args.out.join("lab.log");
@@ -277,7 +277,7 @@ impl Service {
     }
 }
 
-impl Drop for Service {
+impl Drop for LabProcess {
     fn drop(&mut self) {
         if let Ok(mut child) = self.child.lock() {
             let _ = child.kill();
