@@ -1,14 +1,14 @@
 // The strategy lab under k6: one strategy, one spike, the rule checked afterwards.
 //
-//   LAB_ENABLED=true ADMIN_TOKEN=secret coupon-issuer serve      (or scripts/up with LAB_ENABLED=true)
+//   ADMIN_TOKEN=secret cargo run --release -p coupon-lab -- serve   (the lab's server, crates/lab)
 //   k6 run -e ADMIN_TOKEN=secret -e STRATEGY=pg-for-update k6/lab.js
 //   for s in naive pg-for-update pg-function pg-conditional-update pg-optimistic queue redis-lock redis-lua; do
 //     k6 run -q -e ADMIN_TOKEN=secret -e STRATEGY=$s k6/lab.js
 //   done
 //
 // Environment:
-//   BASE_URL     service address (default http://127.0.0.1:8080)
-//   ADMIN_TOKEN  the service's admin token (required: setup resets the lab coupon)
+//   BASE_URL     the lab's address (default http://127.0.0.1:8090, `coupon-lab serve`'s)
+//   ADMIN_TOKEN  the lab's admin token (required: setup resets the lab coupon)
 //   STRATEGY     one of the eight (default redis-lua)
 //   COUPON_ID    the lab coupon to use (default: a fresh one per run)
 //   QUANTITY     N, units of the coupon (default 100)
@@ -27,7 +27,7 @@ import { check } from 'k6';
 import { Counter } from 'k6/metrics';
 import exec from 'k6/execution';
 
-const BASE_URL = (__ENV.BASE_URL || 'http://127.0.0.1:8080').replace(/\/+$/, '');
+const BASE_URL = (__ENV.BASE_URL || 'http://127.0.0.1:8090').replace(/\/+$/, '');
 const ADMIN_TOKEN = __ENV.ADMIN_TOKEN || '';
 const STRATEGY = __ENV.STRATEGY || 'redis-lua';
 const STRATEGIES = ['naive', 'pg-for-update', 'pg-function', 'pg-conditional-update', 'pg-optimistic', 'queue', 'redis-lock', 'redis-lua'];
@@ -82,7 +82,7 @@ export function setup() {
   const res = http.put(`${BASE_URL}/v1/lab/coupons/${coupon}`, JSON.stringify({ quantity: QUANTITY }), {
     headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${ADMIN_TOKEN}` },
   });
-  if (res.status !== 200) throw new Error(`reset: HTTP ${res.status}: ${res.body} (is the service running with LAB_ENABLED=true?)`);
+  if (res.status !== 200) throw new Error(`reset: HTTP ${res.status}: ${res.body} (is `coupon-lab serve` running there, with this ADMIN_TOKEN?)`);
   console.log(`${STRATEGY}: coupon ${coupon}, N=${QUANTITY}, ${USERS} users x ${REPEATS} on ${VUS} VUs`);
   return { coupon, runId: Date.now().toString(36) };
 }

@@ -166,10 +166,6 @@ pub struct Settings {
     /// proxy that appends it; otherwise clients could pick their own key.
     #[arg(long, env = "TRUST_X_FORWARDED_FOR", default_value_t = false, action = clap::ArgAction::Set)]
     pub trust_x_forwarded_for: bool,
-
-    /// The strategy lab (`LAB_*`), off by default.
-    #[command(flatten)]
-    pub lab: crate::lab::LabSettings,
 }
 
 /// How the user of a request is known (`AUTH_MODE`).

@@ -19,8 +19,8 @@
 //! [`redis_target`] is one Redis or a Redis Cluster behind one connection type; [`reconcile`] compares and repairs Redis against Postgres (`coupon-issuer reconcile`); [`cli`]
 //! is the admin command line (events, inspect).
 //!
-//! Apart from that flow: [`lab`], the strategy lab (eight ways to hand out limited coupons,
-//! measured side by side; mounted only with `LAB_ENABLED=true`).
+//! The strategy lab (eight ways to hand out limited coupons, measured side by side) is a crate
+//! of its own, `crates/lab`, which uses this one; nothing here knows of it.
 
 pub mod announce;
 pub mod catalog;
@@ -29,7 +29,6 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod issuing;
-pub mod lab;
 pub mod metrics;
 pub mod reconcile;
 pub mod redis_target;

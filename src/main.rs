@@ -1,6 +1,6 @@
 //! The `coupon-issuer` command: `serve` runs the service, `migrate` applies migrations,
 //! `reconcile` compares (and repairs) Redis against Postgres; `events` and `inspect` are the
-//! admin CLI (see `coupon_issuer::cli`); `compare` runs the strategy lab.
+//! admin CLI (see `coupon_issuer::cli`). The strategy lab is another binary, `coupon-lab`.
 
 use std::process::ExitCode;
 
@@ -48,8 +48,6 @@ enum Command {
         #[command(flatten)]
         args: cli::InspectArgs,
     },
-    /// Run every strategy of the lab under the same spike and print one table (see README).
-    Compare(coupon_issuer::lab::compare::CompareArgs),
 }
 
 #[global_allocator]
@@ -88,7 +86,6 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Events { connection, command } => cli::run_events(&connection, command).await,
         Command::Inspect { connection, args } => cli::run_inspect(&connection, args).await,
-        Command::Compare(args) => coupon_issuer::lab::compare::run(args).await,
     }
 }
 

@@ -17,7 +17,6 @@ use crate::catalog::Catalog;
 use crate::config::Settings;
 use crate::http::{self, AppState};
 use crate::issuing::{Issuer, Keys};
-use crate::lab::Lab;
 use crate::metrics::Metrics;
 use crate::redis_target::RedisTarget;
 use crate::store;
@@ -97,14 +96,6 @@ impl Application {
             Vec::new()
         };
 
-        let lab = settings
-            .lab
-            .enabled
-            .then(|| {
-                let prefix = &settings.redis_key_prefix;
-                Lab::new(&settings.lab, db.clone(), &redis, prefix, settings.redis_timeout())
-            })
-            .transpose()?;
         let state = web::Data::new(AppState {
             issuer,
             catalog,
@@ -113,7 +104,6 @@ impl Application {
             in_flight: Arc::new(Semaphore::new(settings.max_in_flight)),
             jwt: http::auth::JwtVerifier::from_settings(&settings)?.map(Arc::new),
             limits: Arc::new(http::limits::RateLimits::from_settings(&settings)),
-            lab,
             metrics,
             writer_stats,
         });

@@ -59,12 +59,6 @@ pub enum ApiError {
     /// The reason is for people; it never carries an error's text.
     #[error("the service is busy or a dependency is unavailable ({0}); retry shortly")]
     Unavailable(&'static str),
-    /// The strategy lab (`/v1/lab`): the user already holds a unit of this lab coupon.
-    #[error("you already hold this coupon")]
-    LabAlreadyIssued,
-    /// The strategy lab: no lab coupon with this id has been set up.
-    #[error("no such lab coupon")]
-    LabCouponNotFound,
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
     /// `AUTH_MODE=jwt`: no user token, or one that does not verify.
@@ -129,8 +123,6 @@ impl ApiError {
             Self::PayloadTooLarge(_) => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::Unavailable(_) => "unavailable",
-            Self::LabAlreadyIssued => "already_issued",
-            Self::LabCouponNotFound => "lab_coupon_not_found",
             Self::Internal(_) => "internal",
             Self::Unauthenticated(problem) => problem.code(),
             Self::UserMismatch => "user_mismatch",
@@ -165,8 +157,6 @@ impl ResponseError for ApiError {
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::LabAlreadyIssued => StatusCode::CONFLICT,
-            Self::LabCouponNotFound => StatusCode::NOT_FOUND,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             Self::UserMismatch => StatusCode::FORBIDDEN,

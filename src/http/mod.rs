@@ -12,7 +12,6 @@ mod events;
 mod extract;
 mod health;
 mod issue;
-mod lab;
 pub mod limits;
 mod live;
 mod metrics;
@@ -49,8 +48,6 @@ pub struct AppState {
     pub jwt: Option<Arc<auth::JwtVerifier>>,
     /// Per-client and per-user rate limits (each may be off).
     pub limits: Arc<limits::RateLimits>,
-    /// The strategy lab, when `LAB_ENABLED=true`; `None` leaves `/v1/lab` unmounted (404).
-    pub lab: Option<crate::lab::Lab>,
     /// What `/metrics` and `/live` show.
     pub metrics: Metrics,
     /// This process's writer counters (all zero when it runs no writer).
@@ -60,7 +57,6 @@ pub struct AppState {
 /// Mounts every route.
 pub fn routes(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
-        let lab = state.lab.clone();
         let jwt = state.jwt.is_some();
         let admit = admit::Admit::new(state.limits.clone(), state.in_flight.clone(), state.metrics.clone());
         cfg.app_data(state)
@@ -78,12 +74,6 @@ pub fn routes(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceConfig
         let v1 = resources(v1_routes())
             .into_iter()
             .fold(web::scope("/v1").wrap(admit), |scope, resource| scope.service(resource));
-        // The strategy lab is not part of the API (nor of its document): mounted only when on.
-        let v1 = v1.configure(|cfg| {
-            if let Some(lab) = lab {
-                cfg.service(lab::scope(lab));
-            }
-        });
         cfg.service(v1)
             .service(openapi::swagger_ui(jwt))
             .service(web::redirect("/swagger-ui", "/swagger-ui/"));

@@ -216,8 +216,6 @@ pub fn every_error() -> Vec<ApiError> {
             | ApiError::Unauthenticated(_)
             | ApiError::UserMismatch
             | ApiError::RateLimited(_) => {}
-            // The strategy lab's own errors: the lab is not part of the API or its document.
-            ApiError::LabAlreadyIssued | ApiError::LabCouponNotFound => {}
         }
     }
     all

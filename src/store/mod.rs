@@ -3,6 +3,7 @@
 pub mod coupons;
 mod database_url;
 pub mod events;
+pub mod retired;
 
 use std::time::Duration;
 
@@ -89,8 +90,9 @@ async fn database_exists(conn: &mut sqlx::PgConnection, name: &str) -> sqlx::Res
         .await
 }
 
-/// Applies pending migrations. Safe to run from several instances at once (sqlx takes an
-/// advisory lock).
+/// Applies pending migrations, after forgetting the ones this release no longer carries (see
+/// `retired`). Safe to run from several instances at once (sqlx takes an advisory lock).
 pub async fn migrate(db: &PgPool) -> anyhow::Result<()> {
+    retired::forget(db).await.context("cannot forget retired migrations")?;
     MIGRATOR.run(db).await.context("cannot apply migrations")
 }

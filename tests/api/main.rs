@@ -10,7 +10,7 @@ mod dashboard;
 mod errors;
 mod events;
 mod helpers;
-mod lab;
+mod lab_retired;
 mod lifecycle;
 mod limit_changes;
 mod limits;

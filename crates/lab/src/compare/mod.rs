@@ -1,7 +1,7 @@
-//! `coupon-issuer compare`: every strategy under the same spike, one table.
+//! `coupon-lab compare`: every strategy under the same spike, one table.
 //!
-//! Starts this very binary as `serve` with the lab on (its own database, its own Redis key
-//! prefix, so it never touches the service's data or the tests'), or drives `--url`. For each
+//! Starts this very binary as `serve` (its own database, its own Redis key prefix, so it never
+//! touches the service's data or the tests'), or drives `--url`. For each
 //! strategy: reset a lab coupon to N units, send the spike, read the store, make a row. Prints a
 //! Markdown table and writes `compare.json` and `compare.svg` under `--out`.
 
@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use self::drive::Load;
 use self::row::Row;
-use crate::lab::{Report, Strategy};
+use crate::{Report, Strategy};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct CompareArgs {
@@ -47,26 +47,26 @@ pub struct CompareArgs {
     /// Where compare.json and compare.svg go.
     #[arg(long, default_value = "target/compare")]
     pub out: PathBuf,
-    /// Drive a service already running with LAB_ENABLED=true instead of starting one.
+    /// Drive a lab already running (`coupon-lab serve`) instead of starting one.
     #[arg(long)]
     pub url: Option<String>,
-    /// The admin token of the service at --url (to set lab coupons up).
+    /// The admin token of the lab at --url (to set lab coupons up).
     #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
-    /// The started service's database: the lab's own, never the service's.
+    /// The started lab's database: its own, never the service's.
     #[arg(
         long,
         env = "LAB_DATABASE_URL",
         default_value = "postgres://postgres@127.0.0.1:5432/coupon_issuer_lab"
     )]
     pub database_url: String,
-    /// The started service's Redis.
+    /// The started lab's Redis.
     #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
     pub redis_url: String,
-    /// The started service's Redis key prefix.
+    /// The started lab's Redis key prefix.
     #[arg(long, default_value = "lab-compare")]
     pub key_prefix: String,
-    /// The started service's Postgres pool size (the same for every strategy).
+    /// The started lab's Postgres pool size (the same for every strategy).
     #[arg(long, default_value_t = 10)]
     pub database_max_connections: u32,
 }
@@ -77,7 +77,7 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<()> {
         eprintln!("compare: this is a debug build; figures are not representative (use scripts/compare)");
     }
     std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
-    let (base, token, _service) = match &args.url {
+    let (base, token, _lab) = match &args.url {
         Some(url) => {
             let token = args
                 .admin_token
@@ -86,8 +86,8 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<()> {
             (url.trim_end_matches('/').to_owned(), token, None)
         }
         None => {
-            let service = Service::start(&args)?;
-            (service.base.clone(), service.token.clone(), Some(service))
+            let lab = LabProcess::start(&args)?;
+            (lab.base.clone(), lab.token.clone(), Some(lab))
         }
     };
     let client = reqwest::Client::builder()
@@ -95,7 +95,7 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<()> {
         .tcp_nodelay(true)
         .timeout(Duration::from_secs(30))
         .build()?;
-    wait_ready(&client, &base, _service.as_ref()).await?;
+    wait_ready(&client, &base, _lab.as_ref()).await?;
 
     let load = Load {
         users: args.users,
@@ -204,7 +204,7 @@ async fn report(client: &reqwest::Client, base: &str, coupon: Uuid) -> anyhow::R
     Ok(response.json().await?)
 }
 
-async fn wait_ready(client: &reqwest::Client, base: &str, mut service: Option<&Service>) -> anyhow::Result<()> {
+async fn wait_ready(client: &reqwest::Client, base: &str, mut lab: Option<&LabProcess>) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if let Ok(r) = client.get(format!("{base}/readyz")).send().await
@@ -212,10 +212,10 @@ async fn wait_ready(client: &reqwest::Client, base: &str, mut service: Option<&S
         {
             return Ok(());
         }
-        if let Some(service) = service.as_mut()
-            && service.exited()
+        if let Some(lab) = lab.as_mut()
+            && lab.exited()
         {
-            bail!("the service exited; see {}", service.log.display());
+            bail!("the lab exited; see {}", lab.log.display());
         }
         if Instant::now() > deadline {
             bail!("{base} did not become ready within 60 s");
@@ -224,20 +224,20 @@ async fn wait_ready(client: &reqwest::Client, base: &str, mut service: Option<&S
     }
 }
 
-/// This binary, serving with the lab on; killed when dropped.
-struct Service {
+/// This binary, serving the lab; killed when dropped.
+struct LabProcess {
     child: std::sync::Mutex<Child>,
     base: String,
     token: String,
     log: PathBuf,
 }
 
-impl Service {
+impl LabProcess {
     fn start(args: &CompareArgs) -> anyhow::Result<Self> {
-        // A free port: bound and released; the service binds it again a moment later.
+        // A free port: bound and released; the lab binds it again a moment later.
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let token = Uuid::new_v4().simple().to_string();
-        let log = args.out.join("service.log");
+        let log = args.out.join("lab.log");
         let log_file = std::fs::File::create(&log)?;
         let exe = std::env::current_exe().context("cannot find this binary")?;
         let child = Command::new(exe)
@@ -248,17 +248,15 @@ impl Service {
             .env("REDIS_URL", &args.redis_url)
             .env("REDIS_KEY_PREFIX", &args.key_prefix)
             .env("ADMIN_TOKEN", &token)
-            .env("WRITER_ENABLED", "false")
-            .env("LAB_ENABLED", "true")
             .env("LAB_NAIVE_DELAY_MS", args.naive_delay_ms.to_string())
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(log_file.try_clone()?)
             .stderr(log_file)
             .spawn()
-            .context("cannot start the service")?;
+            .context("cannot start the lab")?;
         eprintln!(
-            "compare: started the service on 127.0.0.1:{port} (database {}, key prefix {}; log {})",
+            "compare: started the lab on 127.0.0.1:{port} (database {}, key prefix {}; log {})",
             args.database_url,
             args.key_prefix,
             log.display()
@@ -279,7 +277,7 @@ impl Service {
     }
 }
 
-impl Drop for Service {
+impl Drop for LabProcess {
     fn drop(&mut self) {
         if let Ok(mut child) = self.child.lock() {
             let _ = child.kill();

@@ -13,7 +13,9 @@ use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use super::{LabError, Outcome, Strategy, pg};
+use crate::error::LabError;
+use crate::pg;
+use crate::strategy::{Outcome, Strategy};
 
 struct Job {
     coupon: Uuid,

@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{ADMIN_TOKEN, RETRIES_PER_REQUEST, TestApp, spawn_app, spawn_app_with, users};
+use crate::helpers::{ADMIN_TOKEN, RETRIES_PER_REQUEST, TestLab, spawn_lab, spawn_lab_with, users};
 
 const N: u64 = 50;
 const USERS: usize = 1000;
@@ -19,16 +19,12 @@ const REPEATS: usize = 2;
 /// a loaded machine.
 const CONCURRENCY: usize = 64;
 
-async fn lab_app(naive_delay_ms: u64) -> TestApp {
-    spawn_app_with(|s| {
-        s.lab.enabled = true;
-        s.lab.naive_delay_ms = naive_delay_ms;
-    })
-    .await
+async fn lab_app(naive_delay_ms: u64) -> TestLab {
+    spawn_lab_with(|s| s.strategies.naive_delay_ms = naive_delay_ms).await
 }
 
 /// Sets up a fresh lab coupon with `quantity` units.
-async fn lab_coupon(app: &TestApp, quantity: u64) -> Uuid {
+async fn lab_coupon(app: &TestLab, quantity: u64) -> Uuid {
     let coupon = Uuid::new_v4();
     let response = app
         .client
@@ -42,7 +38,7 @@ async fn lab_coupon(app: &TestApp, quantity: u64) -> Uuid {
     coupon
 }
 
-async fn give(app: &TestApp, strategy: &str, coupon: Uuid, user: &str) -> (StatusCode, Value) {
+async fn give(app: &TestLab, strategy: &str, coupon: Uuid, user: &str) -> (StatusCode, Value) {
     let response = app
         .client
         .post(app.url(&format!("/v1/lab/{strategy}/{coupon}/give")))
@@ -55,7 +51,7 @@ async fn give(app: &TestApp, strategy: &str, coupon: Uuid, user: &str) -> (Statu
 }
 
 /// Every user `REPEATS` times, at most `CONCURRENCY` requests in flight: `(user, status)`.
-async fn spike(app: &TestApp, strategy: &str, coupon: Uuid, users: &[String]) -> Vec<(String, StatusCode)> {
+async fn spike(app: &TestLab, strategy: &str, coupon: Uuid, users: &[String]) -> Vec<(String, StatusCode)> {
     let requests = users.iter().flat_map(|u| std::iter::repeat_n(u, REPEATS));
     futures::stream::iter(requests)
         .map(|user| async move { (user.clone(), give(app, strategy, coupon, user).await.0) })
@@ -68,7 +64,7 @@ async fn spike(app: &TestApp, strategy: &str, coupon: Uuid, users: &[String]) ->
 /// Redis wait too long on a loaded machine) is asked again after its `Retry-After` (1 s, plus up
 /// to as long again at random), at most `RETRIES_PER_REQUEST` times. Returns every status heard,
 /// the 503s included, the final answer last.
-async fn give_as_client(app: &TestApp, strategy: &str, coupon: Uuid, user: &str) -> Vec<StatusCode> {
+async fn give_as_client(app: &TestLab, strategy: &str, coupon: Uuid, user: &str) -> Vec<StatusCode> {
     let mut heard = Vec::new();
     for _ in 0..=RETRIES_PER_REQUEST {
         let (status, _) = give(app, strategy, coupon, user).await;
@@ -84,7 +80,7 @@ async fn give_as_client(app: &TestApp, strategy: &str, coupon: Uuid, user: &str)
 /// As [`spike`], every request retried after a 503 as a client does (see [`give_as_client`]):
 /// `(user, every status heard)`.
 async fn spike_as_clients(
-    app: &TestApp,
+    app: &TestLab,
     strategy: &str,
     coupon: Uuid,
     users: &[String],
@@ -97,7 +93,7 @@ async fn spike_as_clients(
         .await
 }
 
-async fn report(app: &TestApp, coupon: Uuid) -> Value {
+async fn report(app: &TestLab, coupon: Uuid) -> Value {
     let (status, body) = app.get_json(&format!("/v1/lab/coupons/{coupon}")).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     body
@@ -222,11 +218,7 @@ async fn naive_oversells_and_issues_twice_with_a_delay() {
 /// A full queue answers 503 at once instead of growing without bound, and still never oversells.
 #[tokio::test]
 async fn a_full_queue_answers_503() {
-    let app = spawn_app_with(|s| {
-        s.lab.enabled = true;
-        s.lab.queue_capacity = 1;
-    })
-    .await;
+    let app = spawn_lab_with(|s| s.strategies.queue_capacity = 1).await;
     let coupon = lab_coupon(&app, N).await;
     let answers = spike(&app, "queue", coupon, &users("q", 500)).await;
     let busy = answers
@@ -315,13 +307,17 @@ async fn bad_lab_requests_get_clear_errors() {
     app.stop().await.unwrap();
 }
 
+/// What is not a lab route answers the same JSON 404 as an unknown strategy; the probes answer.
 #[tokio::test]
-async fn the_lab_is_not_mounted_by_default() {
-    let app = spawn_app().await;
-    let (status, body) = give(&app, "naive", Uuid::new_v4(), "alice").await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    assert_eq!(body["error"]["code"], "not_found");
-    let (status, _) = app.get_json(&format!("/v1/lab/coupons/{}", Uuid::new_v4())).await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
+async fn other_paths_are_not_found_and_the_probes_answer() {
+    let app = spawn_lab().await;
+    let (status, body) = app.get_json("/v1/coupon/count?event_id=x").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
+    assert_eq!(app.get_json("/healthz").await.0, StatusCode::OK);
+    let (status, body) = app.get_json("/readyz").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     app.stop().await.unwrap();
 }

@@ -38,8 +38,8 @@ pub fn markdown(rows: &[Row]) -> String {
 impl Row {
     fn store_name(&self) -> &'static str {
         match self.store {
-            crate::lab::Store::Postgres => "pg",
-            crate::lab::Store::Redis => "redis",
+            crate::Store::Postgres => "pg",
+            crate::Store::Redis => "redis",
         }
     }
 }

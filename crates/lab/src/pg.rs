@@ -6,7 +6,9 @@ use std::time::Duration;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::{Given, LabError, Outcome, PgReport, Strategy};
+use crate::error::LabError;
+use crate::lab::PgReport;
+use crate::strategy::{Given, Outcome, Strategy};
 
 /// Read the quantity and whether the user holds one, then write `quantity = <read> - 1` and the
 /// claim, in separate autocommitted statements, with `delay` in between.
@@ -24,8 +26,8 @@ pub async fn read_then_write(
     delay: Duration,
 ) -> Result<Outcome, LabError> {
     let read: Option<(i32, bool)> = sqlx::query_as(
-        "SELECT c.quantity, EXISTS (SELECT 1 FROM lab_claims l WHERE l.coupon_id = c.id AND l.user_id = $2) \
-         FROM lab_coupons c WHERE c.id = $1",
+        "SELECT c.quantity, EXISTS (SELECT 1 FROM lab.claims l WHERE l.coupon_id = c.id AND l.user_id = $2) \
+         FROM lab.coupons c WHERE c.id = $1",
     )
     .bind(coupon)
     .bind(user)
@@ -44,7 +46,7 @@ pub async fn read_then_write(
         // The race window, widened on purpose: everyone who read meanwhile read the same value.
         tokio::time::sleep(delay).await;
     }
-    sqlx::query("UPDATE lab_coupons SET quantity = $2 WHERE id = $1")
+    sqlx::query("UPDATE lab.coupons SET quantity = $2 WHERE id = $1")
         .bind(coupon)
         .bind(quantity - 1)
         .execute(db)
@@ -57,7 +59,7 @@ pub async fn read_then_write(
 /// the decrement and the claim run while every other give of this coupon waits for the lock.
 pub async fn for_update(db: &PgPool, coupon: Uuid, user: &str) -> Result<Outcome, LabError> {
     let mut tx = db.begin().await?;
-    let quantity: Option<i32> = sqlx::query_scalar("SELECT quantity FROM lab_coupons WHERE id = $1 FOR UPDATE")
+    let quantity: Option<i32> = sqlx::query_scalar("SELECT quantity FROM lab.coupons WHERE id = $1 FOR UPDATE")
         .bind(coupon)
         .fetch_optional(&mut *tx)
         .await?;
@@ -68,7 +70,7 @@ pub async fn for_update(db: &PgPool, coupon: Uuid, user: &str) -> Result<Outcome
     // COMMITTED): it sees the claim of whoever held the lock before us. Inside the locking
     // SELECT it would read the snapshot from before the wait and could miss that claim.
     let held: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM lab_claims WHERE coupon_id = $1 AND user_id = $2)")
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM lab.claims WHERE coupon_id = $1 AND user_id = $2)")
             .bind(coupon)
             .bind(user)
             .fetch_one(&mut *tx)
@@ -79,7 +81,7 @@ pub async fn for_update(db: &PgPool, coupon: Uuid, user: &str) -> Result<Outcome
     if quantity < 1 {
         return Ok(Outcome::SoldOut);
     }
-    sqlx::query("UPDATE lab_coupons SET quantity = quantity - 1, version = version + 1 WHERE id = $1")
+    sqlx::query("UPDATE lab.coupons SET quantity = quantity - 1, version = version + 1 WHERE id = $1")
         .bind(coupon)
         .execute(&mut *tx)
         .await?;
@@ -88,14 +90,14 @@ pub async fn for_update(db: &PgPool, coupon: Uuid, user: &str) -> Result<Outcome
     Ok(Outcome::Issued)
 }
 
-/// The same steps inside `lab_give()` (migrations/20261121060000_lab.sql): one round trip, so
+/// The same steps inside `lab.give()` (crates/lab/migrations/20261121060000_lab.sql): one round trip, so
 /// the row lock is held for the function's run time instead of five network round trips.
 ///
 /// A refusal comes back as an error with SQLSTATE `LAB01` (already issued) or `LAB02` (sold
 /// out): raising rolls the transaction back instead of committing a row lock (see the
 /// function's header for why that matters).
 pub async fn function(db: &PgPool, coupon: Uuid, user: &str) -> Result<Outcome, LabError> {
-    let answer = sqlx::query_scalar::<_, String>("SELECT lab_give($1, $2)")
+    let answer = sqlx::query_scalar::<_, String>("SELECT lab.give($1, $2)")
         .bind(coupon)
         .bind(user)
         .fetch_one(db)
@@ -112,7 +114,7 @@ pub async fn function(db: &PgPool, coupon: Uuid, user: &str) -> Result<Outcome, 
         }
     };
     Outcome::from_code(&code)
-        .ok_or_else(|| LabError::Postgres(sqlx::Error::Protocol(format!("lab_give returned {code}"))))
+        .ok_or_else(|| LabError::Postgres(sqlx::Error::Protocol(format!("lab.give returned {code}"))))
 }
 
 /// One transaction: claim first (the partial unique index turns a second claim by the same user
@@ -128,7 +130,7 @@ pub async fn conditional_update(db: &PgPool, coupon: Uuid, user: &str) -> Result
         return Ok(Outcome::AlreadyIssued);
     }
     let taken = sqlx::query(
-        "UPDATE lab_coupons SET quantity = quantity - 1, version = version + 1 WHERE id = $1 AND quantity > 0",
+        "UPDATE lab.coupons SET quantity = quantity - 1, version = version + 1 WHERE id = $1 AND quantity > 0",
     )
     .bind(coupon)
     .execute(&mut *tx)
@@ -154,8 +156,8 @@ pub async fn optimistic(db: &PgPool, coupon: Uuid, user: &str, max_attempts: u32
         };
         let read: Option<(i32, i64, bool)> = sqlx::query_as(
             "SELECT c.quantity, c.version, \
-                    EXISTS (SELECT 1 FROM lab_claims l WHERE l.coupon_id = c.id AND l.user_id = $2) \
-             FROM lab_coupons c WHERE c.id = $1",
+                    EXISTS (SELECT 1 FROM lab.claims l WHERE l.coupon_id = c.id AND l.user_id = $2) \
+             FROM lab.coupons c WHERE c.id = $1",
         )
         .bind(coupon)
         .bind(user)
@@ -172,7 +174,7 @@ pub async fn optimistic(db: &PgPool, coupon: Uuid, user: &str, max_attempts: u32
         }
         let mut tx = db.begin().await?;
         let won =
-            sqlx::query("UPDATE lab_coupons SET quantity = $3, version = version + 1 WHERE id = $1 AND version = $2")
+            sqlx::query("UPDATE lab.coupons SET quantity = $3, version = version + 1 WHERE id = $1 AND version = $2")
                 .bind(coupon)
                 .bind(version)
                 .bind(quantity - 1)
@@ -195,14 +197,14 @@ pub async fn optimistic(db: &PgPool, coupon: Uuid, user: &str, max_attempts: u32
 pub async fn reset(db: &PgPool, coupon: Uuid, quantity: i32) -> Result<(), sqlx::Error> {
     let mut tx = db.begin().await?;
     sqlx::query(
-        "INSERT INTO lab_coupons (id, initial, quantity) VALUES ($1, $2, $2) \
+        "INSERT INTO lab.coupons (id, initial, quantity) VALUES ($1, $2, $2) \
          ON CONFLICT (id) DO UPDATE SET initial = $2, quantity = $2, version = 0",
     )
     .bind(coupon)
     .bind(quantity)
     .execute(&mut *tx)
     .await?;
-    sqlx::query("DELETE FROM lab_claims WHERE coupon_id = $1")
+    sqlx::query("DELETE FROM lab.claims WHERE coupon_id = $1")
         .bind(coupon)
         .execute(&mut *tx)
         .await?;
@@ -213,11 +215,11 @@ pub async fn reset(db: &PgPool, coupon: Uuid, quantity: i32) -> Result<(), sqlx:
 pub async fn report(db: &PgPool, coupon: Uuid) -> Result<Option<(i32, PgReport)>, sqlx::Error> {
     let row: Option<(i32, i32, i64, i64, i64, i64)> = sqlx::query_as(
         "SELECT c.initial, c.quantity, c.version, \
-                (SELECT count(*) FROM lab_claims WHERE coupon_id = c.id), \
-                (SELECT count(DISTINCT user_id) FROM lab_claims WHERE coupon_id = c.id), \
-                (SELECT count(*) FROM (SELECT 1 FROM lab_claims WHERE coupon_id = c.id \
+                (SELECT count(*) FROM lab.claims WHERE coupon_id = c.id), \
+                (SELECT count(DISTINCT user_id) FROM lab.claims WHERE coupon_id = c.id), \
+                (SELECT count(*) FROM (SELECT 1 FROM lab.claims WHERE coupon_id = c.id \
                                        GROUP BY user_id HAVING count(*) > 1) AS twice) \
-         FROM lab_coupons c WHERE c.id = $1",
+         FROM lab.coupons c WHERE c.id = $1",
     )
     .bind(coupon)
     .fetch_optional(db)
@@ -244,7 +246,7 @@ async fn insert_claim<'e>(
     user: &str,
     strategy: Strategy,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO lab_claims (coupon_id, user_id, strategy) VALUES ($1, $2, $3)")
+    sqlx::query("INSERT INTO lab.claims (coupon_id, user_id, strategy) VALUES ($1, $2, $3)")
         .bind(coupon)
         .bind(user)
         .bind(strategy.name())
@@ -254,7 +256,7 @@ async fn insert_claim<'e>(
 }
 
 /// Inserts the claim unless the user already holds one; `false` when they do. Relies on the
-/// partial unique index `lab_claims_one_per_user`, whose predicate the conflict target repeats.
+/// partial unique index `claims_one_per_user`, whose predicate the conflict target repeats.
 async fn claim_unless_held(
     tx: &mut sqlx::PgConnection,
     coupon: Uuid,
@@ -262,7 +264,7 @@ async fn claim_unless_held(
     strategy: Strategy,
 ) -> Result<bool, sqlx::Error> {
     let inserted = sqlx::query(
-        "INSERT INTO lab_claims (coupon_id, user_id, strategy) VALUES ($1, $2, $3) \
+        "INSERT INTO lab.claims (coupon_id, user_id, strategy) VALUES ($1, $2, $3) \
          ON CONFLICT (coupon_id, user_id) WHERE strategy IN ('pg-conditional-update', 'pg-optimistic') \
          DO NOTHING",
     )

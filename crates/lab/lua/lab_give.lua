@@ -1,9 +1,10 @@
---[[ lab_give.lua: the strategy lab's `redis-lua` strategy (src/lab/redis.rs).
+--[[ lab_give.lua: the strategy lab's `redis-lua` strategy (src/redis_store.rs).
 
-The production script's core (lua/issue.lua steps 4-6: the user, the limit, the write) reduced
-to the lab's rule -- a coupon with N units, at most one per user -- without windows or a stream,
-so that it is compared with the other strategies on the same rule. Redis runs a script without
-interleaving any other command, so the check and the write cannot be split by a race.
+The production script's core (the service's lua/issue.lua steps 4-6: the user, the limit, the
+write) reduced to the lab's rule -- a coupon with N units, at most one per user -- without
+windows or a stream, so that it is compared with the other strategies on the same rule. Redis
+runs a script without interleaving any other command, so the check and the write cannot be split
+by a race.
 
 KEYS[1]: units left, string         <prefix>:lab:{<coupon_id>}:quantity  (set by the lab's reset)
 KEYS[2]: holders, hash               <prefix>:lab:{<coupon_id>}:users     user id -> claim number

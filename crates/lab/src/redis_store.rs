@@ -5,12 +5,16 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::redis_target::RedisConnection;
+use coupon_issuer::redis_target::RedisConnection;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::{Given, LabError, LabKeys, LabSettings, Outcome, RedisReport, Strategy, pg};
-use crate::issuing::RedisFailure;
+use crate::error::LabError;
+use crate::keys::LabKeys;
+use crate::lab::RedisReport;
+use crate::pg;
+use crate::settings::StrategySettings;
+use crate::strategy::{Given, Outcome, Strategy};
 
 /// How long a lab coupon's Redis keys live after a reset: long enough for any run, short
 /// enough that a forgotten lab leaves nothing behind for long.
@@ -29,12 +33,12 @@ pub struct RedisSide {
 }
 
 impl RedisSide {
-    pub fn new(conn: RedisConnection, keys: LabKeys, settings: &LabSettings, timeout: Duration) -> Self {
+    pub fn new(conn: RedisConnection, keys: LabKeys, settings: &StrategySettings, timeout: Duration) -> Self {
         Self {
             conn,
             keys,
-            give_script: Arc::new(redis::Script::new(include_str!("../../lua/lab_give.lua"))),
-            unlock_script: Arc::new(redis::Script::new(include_str!("../../lua/lab_unlock.lua"))),
+            give_script: Arc::new(redis::Script::new(include_str!("../lua/lab_give.lua"))),
+            unlock_script: Arc::new(redis::Script::new(include_str!("../lua/lab_unlock.lua"))),
             timeout,
             lock_ttl: Duration::from_millis(settings.lock_ttl_ms.max(1)),
             lock_wait: Duration::from_millis(settings.lock_wait_ms),
@@ -127,10 +131,10 @@ impl RedisSide {
         Ok(RedisReport { quantity, claims })
     }
 
-    async fn bounded<T>(&self, call: impl Future<Output = redis::RedisResult<T>>) -> Result<T, RedisFailure> {
+    async fn bounded<T>(&self, call: impl Future<Output = redis::RedisResult<T>>) -> Result<T, LabError> {
         match tokio::time::timeout(self.timeout, call).await {
             Ok(result) => Ok(result?),
-            Err(_) => Err(RedisFailure::Timeout(self.timeout)),
+            Err(_) => Err(LabError::RedisTimeout(self.timeout)),
         }
     }
 }

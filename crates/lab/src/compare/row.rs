@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::drive::Spike;
-use crate::lab::{Report, Store, Strategy};
+use crate::{Report, Store, Strategy};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {
