@@ -9,6 +9,8 @@
 #   svc_apt_install PKG.. install Debian packages (sudo when not root)
 #   ensure_chromium       install Debian's chromium when missing (the browser
 #                         tests drive pages in it, headless)
+#   ensure_server_binaries  install redis-server and Postgres when missing
+#                         (the fault tests and the soak start servers of their own)
 #
 # ensure_services first tries REDIS_URL / DATABASE_URL (or the service's
 # defaults). Only when one is unreachable does it start a project-local
@@ -110,6 +112,11 @@ ensure_services() {
 # the local Redis Cluster: `cargo xtask down`).
 stop_local_services() {
     _svc_xtask down
+}
+
+# ensure_server_binaries : what the tests' own servers need, found as they find it.
+ensure_server_binaries() {
+    _svc_xtask server-binaries
 }
 
 # ensure_chromium : the headless browser tests need Debian's `chromium` (or

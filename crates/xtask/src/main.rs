@@ -29,6 +29,9 @@ usage: cargo xtask <command>
                       REDIS_URL=... and DATABASE_URL=... lines for a shell to eval
   down [--purge]      stop the project-local instances and the local Redis Cluster
                       (scripts/cluster stop); --purge also deletes their data under .local/
+  server-binaries     install redis-server and Postgres (initdb, pg_ctl) when missing: the tests
+                      and the soak start servers of their own even when REDIS_URL and
+                      DATABASE_URL point elsewhere
   apt-install PKG...  install Debian packages with apt-get (through sudo when not root)";
 
 fn main() -> ExitCode {
@@ -41,6 +44,7 @@ fn main() -> ExitCode {
             [flag] if flag == "--purge" => local::down(&local, true),
             _ => return usage("usage: scripts/down [--purge]"),
         },
+        Some("server-binaries") if args.len() == 1 => server_binaries(),
         Some("apt-install") if args.len() > 1 => apt::install(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
@@ -71,7 +75,27 @@ fn services(local: &Local) -> Result<(), String> {
     Ok(())
 }
 
+/// Found as the tests find them (`coupon_test_support::postgres::bin_dir`), so that what is
+/// checked here is what they will run.
+fn server_binaries() -> Result<(), String> {
+    if !apt::on_path("redis-server") {
+        apt::install(&["redis-server"])?;
+    }
+    if coupon_test_support::postgres::bin_dir(None).is_none() {
+        apt::install(&["postgresql"])?;
+    }
+    Ok(())
+}
+
 /// `text` in single quotes, for a POSIX shell (a password in a URL may hold anything).
 fn shell_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn shell_quote_survives_quotes() {
+        assert_eq!(super::shell_quote("redis://:it's@h"), r"'redis://:it'\''s@h'");
+    }
 }
