@@ -4,6 +4,7 @@
 //!
 //! - [`local`]: where the project-local servers keep their files (`.local/`).
 //! - [`redis`], [`postgres`]: find a reachable Redis / Postgres, else start (or reuse) our own.
+//! - [`cluster`]: a local Redis Cluster (`scripts/cluster`).
 //! - [`apt`]: install missing Debian packages, as root or through sudo.
 //! - [`probe`]: free ports and live pid files.
 //!
@@ -11,6 +12,7 @@
 //! (`postgres`, `redis_server`), which the tests' throwaway servers use too.
 
 mod apt;
+mod cluster;
 mod local;
 mod postgres;
 mod probe;
@@ -32,12 +34,14 @@ usage: cargo xtask <command>
   server-binaries     install redis-server and Postgres (initdb, pg_ctl) when missing: the tests
                       and the soak start servers of their own even when REDIS_URL and
                       DATABASE_URL point elsewhere
+  cluster ...         a local Redis Cluster: see scripts/cluster --help
   apt-install PKG...  install Debian packages with apt-get (through sudo when not root)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let local = Local::of_repo();
     let result = match args.first().map(String::as_str) {
+        Some("cluster") => return ExitCode::from(cluster::main(&local, &args[1..])),
         Some("services") if args.len() == 1 => services(&local),
         Some("down") => match &args[1..] {
             [] => local::down(&local, false),
