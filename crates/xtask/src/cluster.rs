@@ -8,93 +8,65 @@
 //! touched.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
-
 use crate::apt::{self, on_path};
 use crate::local::Local;
+use crate::nodes::{self, Nodes, Random, Refused};
 use crate::probe;
 
 const USAGE: &str = "usage: scripts/cluster start|status|stop|restart-node PORT [--dir DIR] [--quiet]";
 
 /// One cluster directory and how to reach its nodes.
 struct Cluster {
-    dir: PathBuf,
+    nodes: Nodes,
     quiet: bool,
-    /// The CERTS directory of a TLS cluster (ca.crt, server.crt, server.key).
-    tls: Option<PathBuf>,
 }
 
 /// Runs a `cluster` command; the exit code is the script's (2: usage, 1: failure).
 pub fn main(local: &Local, args: &[String]) -> u8 {
-    let Some(command) = args.first() else { return usage() };
-    let mut rest = &args[1..];
-    let mut node = None;
-    if command == "restart-node" {
-        match rest.first().and_then(|p| p.parse::<u16>().ok()) {
-            Some(port) => node = Some(port),
-            None => return usage(),
+    let args = match nodes::parse(args, local.dir.join("cluster")) {
+        Ok(args) => args,
+        Err(Refused::Usage) => {
+            eprintln!("{USAGE}");
+            return 2;
         }
-        rest = &rest[1..];
-    }
-    let mut dir = local.dir.join("cluster");
-    let mut quiet = false;
-    let mut tls = None;
-    let mut it = rest.iter();
-    while let Some(arg) = it.next() {
-        match arg.as_str() {
-            "--dir" => match it.next() {
-                Some(d) => dir = PathBuf::from(d),
-                None => return usage(),
-            },
-            "--quiet" => quiet = true,
-            "--tls" => match it.next().map(|d| Path::new(d).canonicalize()) {
-                Some(Ok(d)) => tls = Some(d),
-                Some(Err(e)) => return die(&format!("--tls: {e}")),
-                None => return usage(),
-            },
-            _ => return usage(),
-        }
-    }
-    // The CERTS of a TLS cluster: given with --tls, else remembered in DIR/tls by `start`.
-    if tls.is_none() {
-        tls = std::fs::read_to_string(dir.join("tls"))
-            .ok()
-            .map(|t| PathBuf::from(t.trim_end()));
-    }
-    let mut cluster = Cluster { dir, quiet, tls };
-    let result = match (command.as_str(), node) {
+        Err(Refused::Error(message)) => return die(&message),
+    };
+    let mut cluster = Cluster {
+        nodes: Nodes {
+            dir: args.dir,
+            tls: args.tls,
+        },
+        quiet: args.quiet,
+    };
+    let result = match (args.command.as_str(), args.node) {
         ("start", _) => cluster.start(local),
         ("stop", _) => {
-            if !cluster.dir.is_dir() {
+            if !cluster.nodes.dir.is_dir() {
                 return 0;
             }
-            cluster.absolute();
+            cluster.nodes.absolute();
             cluster.stop_nodes()
         }
         ("status", _) => {
-            if !cluster.dir.is_dir() {
-                println!("no cluster in {}", cluster.dir.display());
+            if !cluster.nodes.dir.is_dir() {
+                println!("no cluster in {}", cluster.nodes.dir.display());
                 return 1;
             }
             return if cluster.status(&mut std::io::stdout()) { 0 } else { 1 };
         }
         ("restart-node", Some(port)) => cluster.restart_node(port),
-        _ => return usage(),
+        _ => {
+            eprintln!("{USAGE}");
+            return 2;
+        }
     };
     match result {
         Ok(()) => 0,
         Err(message) => die(&message),
     }
-}
-
-fn usage() -> u8 {
-    eprintln!("{USAGE}");
-    2
 }
 
 fn die(message: &str) -> u8 {
@@ -109,33 +81,9 @@ impl Cluster {
         }
     }
 
-    fn absolute(&mut self) {
-        if let Ok(dir) = self.dir.canonicalize() {
-            self.dir = dir;
-        }
-    }
-
-    /// One command to our node on `port`, at most 5 s; `\r` removed.
-    fn cli(&self, port: u16, args: &[&str]) -> Option<String> {
-        let mut command = Command::new("timeout");
-        command.args(["5", "redis-cli"]);
-        if let Some(tls) = &self.tls {
-            command.arg("--tls").arg("--cacert").arg(tls.join("ca.crt"));
-        }
-        let out = command
-            .args(["-h", "127.0.0.1", "-p", &port.to_string()])
-            .args(args)
-            .stderr(Stdio::null())
-            .output()
-            .ok()?;
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).replace('\r', ""))
-    }
-
     /// The ports of the nodes DIR holds (one per node directory with a pid file).
     fn node_ports(&self) -> Vec<u16> {
-        let mut ports: Vec<u16> = std::fs::read_dir(&self.dir)
+        let mut ports: Vec<u16> = std::fs::read_dir(&self.nodes.dir)
             .map(|entries| entries.flatten().collect::<Vec<_>>())
             .unwrap_or_default()
             .into_iter()
@@ -146,24 +94,6 @@ impl Cluster {
         ports
     }
 
-    /// The pid of DIR's node on `port` when it runs (a zombie does not), and it really is a
-    /// redis-server on that port (pids get reused).
-    fn node_pid(&self, port: u16) -> Option<i32> {
-        let pid = probe::live_pid(&self.dir.join(port.to_string()).join("redis.pid"))?;
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        let state = stat.rsplit_once(") ")?.1.split(' ').next()?;
-        if state == "Z" {
-            return None;
-        }
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        let at = cmdline.find("redis-server")?;
-        let ours = cmdline[at..]
-            .split(' ')
-            .any(|word| word.rsplit_once(':').is_some_and(|(_, p)| p == port.to_string()));
-        ours.then_some(pid)
-    }
-
     /// Healthy: six nodes running, each sees cluster_state:ok and 3 primaries with slots plus
     /// 3 replicas, none failing or unreachable, and every replica in sync with its primary.
     fn healthy(&self) -> bool {
@@ -172,16 +102,16 @@ impl Cluster {
     }
 
     fn node_healthy(&self, port: u16) -> bool {
-        if self.node_pid(port).is_none() {
+        if self.nodes.pid(port).is_none() {
             return false;
         }
-        let Some(info) = self.cli(port, &["cluster", "info"]) else {
+        let Some(info) = self.nodes.cli(port, &["cluster", "info"]) else {
             return false;
         };
         if !info.lines().any(|l| l.starts_with("cluster_state:ok")) {
             return false;
         }
-        let Some(nodes) = self.cli(port, &["cluster", "nodes"]) else {
+        let Some(nodes) = self.nodes.cli(port, &["cluster", "nodes"]) else {
             return false;
         };
         let (mut primaries, mut replicas) = (0, 0);
@@ -204,7 +134,7 @@ impl Cluster {
         if (primaries, replicas) != (3, 3) {
             return false;
         }
-        let Some(role) = self.cli(port, &["info", "replication"]) else {
+        let Some(role) = self.nodes.cli(port, &["info", "replication"]) else {
             return false;
         };
         if role.contains("role:master") {
@@ -216,13 +146,13 @@ impl Cluster {
 
     /// The URL of the primaries, in slot order, as any running node sees them.
     fn url(&self) -> Option<String> {
-        let scheme = if self.tls.is_some() {
+        let scheme = if self.nodes.tls.is_some() {
             "rediss+cluster"
         } else {
             "redis+cluster"
         };
         self.node_ports().into_iter().find_map(|port| {
-            let nodes = self.cli(port, &["cluster", "nodes"])?;
+            let nodes = self.nodes.cli(port, &["cluster", "nodes"])?;
             let mut primaries: Vec<(u32, String)> = nodes
                 .lines()
                 .map(|l| l.split_whitespace().collect::<Vec<_>>())
@@ -241,49 +171,30 @@ impl Cluster {
     /// Stops every node DIR holds, then deletes their directories (and DIR when empty).
     fn stop_nodes(&self) -> Result<(), String> {
         for port in self.node_ports() {
-            if let Some(pid) = self.node_pid(port) {
-                let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
-                for i in 0..50 {
-                    if self.node_pid(port).is_none() {
-                        break;
-                    }
-                    if i == 25 {
-                        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-                    }
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-                if self.node_pid(port).is_some() {
-                    return Err(format!("node on 127.0.0.1:{port} (pid {pid}) did not stop"));
-                }
+            if self.nodes.stop(port, "node")? {
                 self.say(&format!("stopped node on 127.0.0.1:{port}"));
             }
-            let _ = std::fs::remove_dir_all(self.dir.join(port.to_string()));
+            self.nodes.remove(port);
         }
         for file in ["url", "create.log", "tls"] {
-            let _ = std::fs::remove_file(self.dir.join(file));
+            let _ = std::fs::remove_file(self.nodes.dir.join(file));
         }
-        let _ = std::fs::remove_dir(&self.dir);
+        let _ = std::fs::remove_dir(&self.nodes.dir);
         Ok(())
     }
 
     /// One node's redis-server, daemonised in its own folder (see `start_node` for why each
     /// setting). A failure to start shows in its log, which `start_node` reads.
     fn run_node(&self, port: u16) {
-        let node = self.dir.join(port.to_string());
+        let node = self.nodes.node_dir(port);
         let mut command = Command::new("redis-server");
-        match &self.tls {
-            None => command.args(["--port", &port.to_string()]),
-            Some(tls) => command
-                .args(["--port", "0", "--tls-port", &port.to_string()])
-                .args(["--tls-cluster", "yes", "--tls-replication", "yes"])
-                .arg("--tls-cert-file")
-                .arg(tls.join("server.crt"))
-                .arg("--tls-key-file")
-                .arg(tls.join("server.key"))
-                .arg("--tls-ca-cert-file")
-                .arg(tls.join("ca.crt"))
-                .args(["--tls-auth-clients", "no"]),
-        };
+        for (name, value) in self.nodes.listen(port) {
+            command.arg(format!("--{name}")).arg(value);
+        }
+        if self.nodes.tls.is_some() {
+            // Between the nodes too.
+            command.args(["--tls-cluster", "yes"]);
+        }
         let timeout = std::env::var("CLUSTER_NODE_TIMEOUT_MS").unwrap_or_else(|_| "1000".to_owned());
         let _ = command
             .args(["--bind", "127.0.0.1", "--daemonize", "yes", "--dir"])
@@ -323,8 +234,8 @@ impl Cluster {
     fn start_node(&self, random: &mut Random) -> Result<u16, String> {
         for _ in 0..20 {
             // 17000..21999: the cluster bus (port + 10000) stays below the ephemeral range.
-            let port = 17000 + (random.next() % 5000) as u16;
-            let node = self.dir.join(port.to_string());
+            let port = random.port(17000, 5000);
+            let node = self.nodes.node_dir(port);
             if !probe::port_free(port) || !probe::port_free(port + 10000) || node.exists() {
                 continue;
             }
@@ -332,8 +243,8 @@ impl Cluster {
             self.run_node(port);
             for _ in 0..100 {
                 // Ours, not some other server that holds the port: same process id.
-                if let Some(pid) = self.node_pid(port)
-                    && let Some(info) = self.cli(port, &["info", "server"])
+                if let Some(pid) = self.nodes.pid(port)
+                    && let Some(info) = self.nodes.cli(port, &["info", "server"])
                     && info.lines().any(|l| l == format!("process_id:{pid}"))
                 {
                     return Ok(port);
@@ -344,8 +255,8 @@ impl Cluster {
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
-            if let Some(pid) = self.node_pid(port) {
-                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            if let Some(pid) = self.nodes.pid(port) {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
             }
             let _ = std::fs::remove_dir_all(&node);
         }
@@ -356,15 +267,15 @@ impl Cluster {
     fn status(&self, out: &mut dyn Write) -> bool {
         let ports = self.node_ports();
         if ports.is_empty() {
-            let _ = writeln!(out, "no cluster in {}", self.dir.display());
+            let _ = writeln!(out, "no cluster in {}", self.nodes.dir.display());
             return false;
         }
         for port in ports {
-            let Some(pid) = self.node_pid(port) else {
+            let Some(pid) = self.nodes.pid(port) else {
                 let _ = writeln!(out, "{:<8} 127.0.0.1:{port}  not running", "down");
                 continue;
             };
-            let nodes = self.cli(port, &["cluster", "nodes"]).unwrap_or_default();
+            let nodes = self.nodes.cli(port, &["cluster", "nodes"]).unwrap_or_default();
             let lines: Vec<Vec<&str>> = nodes.lines().map(|l| l.split_whitespace().collect()).collect();
             let addr = |id: &str| {
                 lines
@@ -402,24 +313,27 @@ impl Cluster {
         if !on_path("redis-cli") {
             apt::install(&["redis-tools"])?;
         }
-        std::fs::create_dir_all(&self.dir).map_err(|e| format!("{}: {e}", self.dir.display()))?;
-        self.absolute();
-        let write_url = |url: &str| std::fs::write(self.dir.join("url"), format!("{url}\n"));
+        std::fs::create_dir_all(&self.nodes.dir).map_err(|e| format!("{}: {e}", self.nodes.dir.display()))?;
+        self.nodes.absolute();
+        let write_url = |url: &str| std::fs::write(self.nodes.dir.join("url"), format!("{url}\n"));
         if self.healthy()
             && let Some(url) = self.url()
         {
-            self.say(&format!("already running in {}", self.dir.display()));
+            self.say(&format!("already running in {}", self.nodes.dir.display()));
             let _ = write_url(&url);
             println!("{url}");
             return Ok(());
         }
         if !self.node_ports().is_empty() {
-            self.say(&format!("clearing an unhealthy cluster left in {}", self.dir.display()));
+            self.say(&format!(
+                "clearing an unhealthy cluster left in {}",
+                self.nodes.dir.display()
+            ));
         }
         self.stop_nodes()?;
-        std::fs::create_dir_all(&self.dir).map_err(|e| format!("{}: {e}", self.dir.display()))?;
-        if let Some(tls) = &self.tls {
-            let _ = std::fs::write(self.dir.join("tls"), format!("{}\n", tls.display()));
+        std::fs::create_dir_all(&self.nodes.dir).map_err(|e| format!("{}: {e}", self.nodes.dir.display()))?;
+        if let Some(tls) = &self.nodes.tls {
+            let _ = std::fs::write(self.nodes.dir.join("tls"), format!("{}\n", tls.display()));
         }
 
         let mut random = Random::seeded();
@@ -429,9 +343,9 @@ impl Cluster {
         }
         let list: Vec<String> = ports.iter().map(u16::to_string).collect();
         self.say(&format!("nodes on {}; creating the cluster", list.join(" ")));
-        let log = std::fs::File::create(self.dir.join("create.log")).map_err(|e| e.to_string())?;
+        let log = std::fs::File::create(self.nodes.dir.join("create.log")).map_err(|e| e.to_string())?;
         let mut create = Command::new("redis-cli");
-        if let Some(tls) = &self.tls {
+        if let Some(tls) = &self.nodes.tls {
             create.arg("--tls").arg("--cacert").arg(tls.join("ca.crt"));
         }
         let created = create
@@ -445,7 +359,7 @@ impl Cluster {
         if !created {
             eprint!(
                 "{}",
-                std::fs::read_to_string(self.dir.join("create.log")).unwrap_or_default()
+                std::fs::read_to_string(self.nodes.dir.join("create.log")).unwrap_or_default()
             );
             self.stop_nodes()?;
             return Err("redis-cli --cluster create failed".to_owned());
@@ -457,8 +371,8 @@ impl Cluster {
             {
                 let _ = write_url(&url);
                 let mut how = "scripts/cluster stop".to_owned();
-                if self.dir != local.dir.join("cluster") {
-                    how.push_str(&format!(" --dir {}", self.dir.display()));
+                if self.nodes.dir != local.dir.join("cluster") {
+                    how.push_str(&format!(" --dir {}", self.nodes.dir.display()));
                 }
                 self.say(&format!("ready: {url} (stop it with {how})"));
                 println!("{url}");
@@ -469,49 +383,29 @@ impl Cluster {
         let _ = self.status(&mut std::io::stderr());
         Err(format!(
             "the cluster in {dir} was not healthy after 60 s (logs: {dir}/*/redis.log)",
-            dir = self.dir.display()
+            dir = self.nodes.dir.display()
         ))
     }
 
     /// A node that was killed comes back on its port with its nodes.conf: a primary that failed
     /// over rejoins as a replica of the one that replaced it.
     fn restart_node(&mut self, port: u16) -> Result<(), String> {
-        if !self.dir.join(port.to_string()).join("nodes.conf").is_file() {
-            return Err(format!("no node {port} in {}", self.dir.display()));
+        if !self.nodes.node_dir(port).join("nodes.conf").is_file() {
+            return Err(format!("no node {port} in {}", self.nodes.dir.display()));
         }
-        self.absolute();
-        if self.node_pid(port).is_none() {
+        self.nodes.absolute();
+        if self.nodes.pid(port).is_none() {
             self.run_node(port);
         }
         for _ in 0..100 {
-            if self.cli(port, &["ping"]).is_some() {
+            if self.nodes.cli(port, &["ping"]).is_some() {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(50));
         }
         Err(format!(
             "node {port} did not come back (log: {}/{port}/redis.log)",
-            self.dir.display()
+            self.nodes.dir.display()
         ))
-    }
-}
-
-/// Enough randomness to spread ports (xorshift, seeded from the clock and our pid), so that
-/// clusters started at the same moment rarely try the same ports.
-struct Random(u64);
-
-impl Random {
-    fn seeded() -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(1, |d| d.as_nanos() as u64);
-        Self(nanos ^ (u64::from(std::process::id()) << 32) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
     }
 }

@@ -5,6 +5,7 @@
 //! - [`local`]: where the project-local servers keep their files (`.local/`).
 //! - [`redis`], [`postgres`]: find a reachable Redis / Postgres, else start (or reuse) our own.
 //! - [`cluster`]: a local Redis Cluster (`scripts/cluster`).
+//! - [`nodes`]: what the cluster and the sentinel set share (arguments, pid files, redis-cli).
 //! - [`apt`]: install missing Debian packages, as root or through sudo.
 //! - [`probe`]: free ports and live pid files.
 //!
@@ -14,6 +15,7 @@
 mod apt;
 mod cluster;
 mod local;
+mod nodes;
 mod postgres;
 mod probe;
 mod redis;
