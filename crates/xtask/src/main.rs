@@ -5,6 +5,7 @@
 //! - [`local`]: where the project-local servers keep their files (`.local/`).
 //! - [`redis`], [`postgres`]: find a reachable Redis / Postgres, else start (or reuse) our own.
 //! - [`cluster`]: a local Redis Cluster (`scripts/cluster`).
+//! - [`sentinel`]: a local Redis Sentinel set (`scripts/sentinel`).
 //! - [`nodes`]: what the cluster and the sentinel set share (arguments, pid files, redis-cli).
 //! - [`apt`]: install missing Debian packages, as root or through sudo.
 //! - [`probe`]: free ports and live pid files.
@@ -19,6 +20,7 @@ mod nodes;
 mod postgres;
 mod probe;
 mod redis;
+mod sentinel;
 
 use std::process::ExitCode;
 
@@ -37,6 +39,7 @@ usage: cargo xtask <command>
                       and the soak start servers of their own even when REDIS_URL and
                       DATABASE_URL point elsewhere
   cluster ...         a local Redis Cluster: see scripts/cluster --help
+  sentinel ...        a local Redis Sentinel set: see scripts/sentinel --help
   apt-install PKG...  install Debian packages with apt-get (through sudo when not root)";
 
 fn main() -> ExitCode {
@@ -44,6 +47,7 @@ fn main() -> ExitCode {
     let local = Local::of_repo();
     let result = match args.first().map(String::as_str) {
         Some("cluster") => return ExitCode::from(cluster::main(&local, &args[1..])),
+        Some("sentinel") => return ExitCode::from(sentinel::main(&local, &args[1..])),
         Some("services") if args.len() == 1 => services(&local),
         Some("down") => match &args[1..] {
             [] => local::down(&local, false),
