@@ -17,7 +17,7 @@
 # instance under $REPO/.local/ (redis-server on 6390.., Postgres on 5440..),
 # reusing an instance already started there by an earlier run.
 #
-# The work is done once, in Rust, by `cargo xtask services|down|apt-install`
+# The work is done once, in Rust, by `cargo xtask services|down|server-binaries|apt-install`
 # (crates/xtask), which shares its way of starting servers with the tests'
 # (crates/test-support). Building the xtask takes seconds and never builds the
 # service. What stays here are the small helpers other scripts use.

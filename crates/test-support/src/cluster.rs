@@ -1,5 +1,5 @@
-//! A Redis Cluster (3 primaries, 3 replicas) of a test's own, started by `scripts/cluster` in a
-//! temporary directory, so a test may kill a primary without disturbing anyone else; and the
+//! A Redis Cluster (3 primaries, 3 replicas) of a test's own, started by `scripts/cluster` (a
+//! wrapper of `cargo xtask cluster`) in a temporary directory, so a test may kill a primary without disturbing anyone else; and the
 //! shared cluster `scripts/test` starts for tests that only read and write.
 //!
 //! Driven through `redis-cli` rather than the service's Redis client: what a test asks of the
