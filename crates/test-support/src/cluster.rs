@@ -1,6 +1,7 @@
-//! A Redis Cluster (3 primaries, 3 replicas) of a test's own, started by `scripts/cluster` in a
-//! temporary directory, so a test may kill a primary without disturbing anyone else; and the
-//! shared cluster `scripts/test` starts for tests that only read and write.
+//! A Redis Cluster (3 primaries, 3 replicas) of a test's own, started by `scripts/cluster` (a
+//! wrapper of `cargo xtask cluster`) in a temporary directory, so a test may kill a primary
+//! without disturbing anyone else; and the shared cluster `scripts/test` starts for tests that
+//! only read and write.
 //!
 //! Driven through `redis-cli` rather than the service's Redis client: what a test asks of the
 //! cluster here (who owns a slot, is the failover over) should not depend on the code under test.

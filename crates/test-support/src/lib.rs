@@ -3,6 +3,8 @@
 //! temporary directory, stopped and deleted on drop; and the TLS certificates they use.
 //!
 //! - [`servers`]: one `redis-server`, one Postgres cluster (`initdb` + `pg_ctl`), the service.
+//! - [`postgres`], [`redis_server`]: how a Postgres or a Redis of our own is found, started and
+//!   waited for; shared with `cargo xtask services`, which keeps the developer's under `.local/`.
 //! - [`cluster`]: a Redis Cluster of a test's own (`scripts/cluster`), or the shared one.
 //! - [`sentinel`]: a primary, a replica and three sentinels (`scripts/sentinel`).
 //! - [`tls`]: a CA, server and client certificates (rcgen).
@@ -10,6 +12,8 @@
 use std::path::{Path, PathBuf};
 
 pub mod cluster;
+pub mod postgres;
+pub mod redis_server;
 pub mod sentinel;
 pub mod servers;
 pub mod tls;

@@ -1,5 +1,6 @@
 //! A Redis Sentinel set of a test's own (one primary, one replica, three sentinels), started by
-//! `scripts/sentinel` in a temporary directory, so that a test may kill its primary.
+//! `scripts/sentinel` (a wrapper of `cargo xtask sentinel`) in a temporary directory, so that a
+//! test may kill its primary.
 //!
 //! Driven through `redis-cli`, like `cluster.rs`: who the primary is and whether the failover
 //! is over should not be asked of the code under test.

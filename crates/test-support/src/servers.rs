@@ -7,16 +7,19 @@
 //! machines have the server binaries but no Docker daemon, and what is needed (start, SIGKILL,
 //! SIGSTOP, restart on the same data) is a few lines each.
 //!
-//! Used by the integration tests (`tests/api/instances.rs`) and the soak (`load-tools`).
+//! Used by the integration tests (`tests/api/instances.rs`) and the soak (`load-tools`). How a
+//! Redis or a Postgres is found, started and waited for lives in [`crate::redis_server`] and
+//! [`crate::postgres`], which `cargo xtask services` shares for the developer's own servers.
 
-use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+
+use crate::{postgres, redis_server};
 
 /// A port nothing listens on right now.
 pub fn free_port() -> u16 {
@@ -45,12 +48,11 @@ fn signal(child: &Child, sig: Signal) {
     let _ = kill(Pid::from_raw(child.id() as i32), sig);
 }
 
-fn wait_until(what: &str, limit: Duration, mut ready: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !ready() {
-        assert!(started.elapsed() < limit, "{what} not ready after {limit:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+fn wait_until(what: &str, limit: Duration, ready: impl FnMut() -> bool) {
+    assert!(
+        redis_server::wait_until(limit, ready),
+        "{what} not ready after {limit:?}"
+    );
 }
 
 /// A `redis-server` of the test's own.
@@ -98,10 +100,7 @@ impl OwnRedis {
     /// Starts it on the same port and data directory (so with AOF it reloads its data).
     pub fn start_again(&mut self) {
         assert!(self.child.is_none(), "already running");
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", ""])
-            .arg("--dir")
-            .arg(&self.dir.0)
+        let child = redis_server::command(self.port, &self.dir.0)
             .args(&self.args)
             .stdout(Stdio::null())
             .spawn()
@@ -109,7 +108,7 @@ impl OwnRedis {
         self.child = Some(child);
         let port = self.port;
         match &self.tls_cli {
-            None => wait_until("redis-server", Duration::from_secs(10), || ping(port)),
+            None => wait_until("redis-server", Duration::from_secs(10), || redis_server::ping(port)),
             Some(cli) => wait_until("redis-server (TLS)", Duration::from_secs(10), || ping_tls(port, cli)),
         }
     }
@@ -152,15 +151,6 @@ impl Drop for OwnRedis {
     }
 }
 
-fn ping(port: u16) -> bool {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
-    let mut reply = [0u8; 7];
-    s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut reply).is_ok() && &reply == b"+PONG\r\n"
-}
-
 fn ping_tls(port: u16, cli: &[String]) -> bool {
     Command::new("redis-cli")
         .args(cli)
@@ -173,6 +163,7 @@ fn ping_tls(port: u16, cli: &[String]) -> bool {
 pub struct OwnPostgres {
     pub port: u16,
     bin: PathBuf,
+    owner: postgres::Owner,
     dir: TempDir,
     /// More `-c name=value` server settings (TLS).
     settings: String,
@@ -196,7 +187,7 @@ impl OwnPostgres {
     /// only over TLS: a client that connected has used TLS.
     pub fn start_with_tls(tls: &ServerTls) -> Self {
         let pg = Self::init("-c ssl=on -c listen_addresses=127.0.0.1,127.0.0.2");
-        let data = PathBuf::from(pg.data());
+        let data = pg.data();
         // Postgres refuses a key that others may read; both belong to the user it runs as.
         pg.write_owned(&data.join("server.crt"), &tls.cert_pem, 0o644);
         pg.write_owned(&data.join("server.key"), &tls.key_pem, 0o600);
@@ -208,22 +199,18 @@ impl OwnPostgres {
 
     fn init(settings: &str) -> Self {
         let dir = TempDir::new("pg");
-        let bin = postgres_bin_dir();
+        let bin = postgres::bin_dir(None).expect("initdb is installed (apt-get install postgresql)");
+        let owner = postgres::Owner::for_data(&dir.0.join("data")).unwrap_or_else(|e| panic!("{e}"));
+        // initdb refuses to run as root: the cluster belongs to the owner, who creates `data`.
+        owner.chown(&dir.0).unwrap_or_else(|e| panic!("{e}"));
         let pg = Self {
             port: free_port(),
             bin,
+            owner,
             dir,
             settings: settings.to_owned(),
         };
-        if is_root() {
-            // initdb refuses to run as root: the cluster belongs to the postgres user.
-            let _ = std::os::unix::fs::chown(&pg.dir.0, postgres_uid(), None);
-        }
-        let data = pg.data();
-        pg.run(
-            "initdb",
-            &["-D", &data, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"],
-        );
+        postgres::initdb(&pg.bin, &pg.owner, &pg.data(), &["--no-sync"]).unwrap_or_else(|e| panic!("{e}"));
         pg
     }
 
@@ -231,9 +218,7 @@ impl OwnPostgres {
         use std::os::unix::fs::PermissionsExt;
         std::fs::write(path, contents).unwrap();
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
-        if is_root() {
-            std::os::unix::fs::chown(path, postgres_uid(), None).unwrap();
-        }
+        self.owner.chown(path).unwrap();
     }
 
     /// The URL of database `name` on it (the service creates the database).
@@ -242,88 +227,34 @@ impl OwnPostgres {
     }
 
     pub fn start_again(&self) {
-        let options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200 {}",
-            self.port,
-            self.dir.0.display(),
-            self.settings
-        );
+        let settings = format!("-c fsync=off -c max_connections=200 {}", self.settings);
         let log = self.dir.0.join("log");
-        let data = self.data();
-        self.run(
-            "pg_ctl",
-            &["-D", &data, "-o", &options, "-l", log.to_str().unwrap(), "-w", "start"],
-        );
+        postgres::start(
+            &self.bin,
+            &self.owner,
+            &self.data(),
+            &log,
+            self.port,
+            &self.dir.0,
+            &settings,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
     }
 
     /// Stops it at once, as a crash would (`-m immediate`): connections die mid-statement.
     pub fn stop(&self) {
-        let data = self.data();
-        self.run("pg_ctl", &["-D", &data, "-m", "immediate", "-w", "stop"]);
+        postgres::stop(&self.bin, &self.owner, &self.data(), "immediate").unwrap_or_else(|e| panic!("{e}"));
     }
 
-    fn data(&self) -> String {
-        self.dir.0.join("data").to_str().unwrap().to_owned()
-    }
-
-    fn run(&self, tool: &str, args: &[&str]) {
-        let program = self.bin.join(tool);
-        let mut command = if is_root() {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(&program);
-            c
-        } else {
-            Command::new(&program)
-        };
-        let out = command.args(args).output().unwrap_or_else(|e| panic!("{tool}: {e}"));
-        assert!(
-            out.status.success(),
-            "{tool} {args:?}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+    fn data(&self) -> PathBuf {
+        self.dir.0.join("data")
     }
 }
 
 impl Drop for OwnPostgres {
     fn drop(&mut self) {
-        let data = self.data();
-        let _ = Command::new(if is_root() { "runuser" } else { "true" })
-            .args(if is_root() {
-                vec!["-u", "postgres", "--"]
-            } else {
-                vec![]
-            })
-            .arg(self.bin.join("pg_ctl"))
-            .args(["-D", &data, "-m", "immediate", "-w", "stop"])
-            .output();
+        let _ = postgres::stop(&self.bin, &self.owner, &self.data(), "immediate");
     }
-}
-
-fn is_root() -> bool {
-    nix::unistd::geteuid().is_root()
-}
-
-fn postgres_uid() -> Option<u32> {
-    nix::unistd::User::from_name("postgres")
-        .ok()
-        .flatten()
-        .map(|u| u.uid.as_raw())
-}
-
-/// Where initdb and pg_ctl are: Debian keeps them out of PATH, under /usr/lib/postgresql/N/bin.
-fn postgres_bin_dir() -> PathBuf {
-    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .map(|dirs| dirs.flatten().map(|d| d.path().join("bin")).collect())
-        .unwrap_or_default();
-    versions.sort();
-    if let Some(dir) = versions.into_iter().rev().find(|d| d.join("initdb").exists()) {
-        return dir;
-    }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .find(|d| d.join("initdb").exists())
-        .expect("initdb is installed (apt-get install postgresql)")
 }
 
 /// The service binary, run as a real process that a test can `kill -9`.
