@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 use connection::WriterConnection;
 pub use connection::WriterRedis;
 pub use entry::{EntryFields, coupon_from_entry};
-pub use poison::{MAX_ATTEMPTS, WriterStats};
+pub use poison::{MAX_ATTEMPTS, WriterCounts, WriterStats};
 pub use reply::Entry;
 
 use crate::catalog::Catalog;

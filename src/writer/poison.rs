@@ -38,13 +38,25 @@ pub struct WriterStats {
 }
 
 impl WriterStats {
-    pub fn snapshot(&self) -> serde_json::Value {
-        serde_json::json!({
-            "stored": self.stored.load(Ordering::Relaxed),
-            "dead_lettered": self.dead_lettered.load(Ordering::Relaxed),
-            "refusals": self.refusals.load(Ordering::Relaxed),
-        })
+    pub fn snapshot(&self) -> WriterCounts {
+        WriterCounts {
+            dead_lettered: self.dead_lettered.load(Ordering::Relaxed),
+            refusals: self.refusals.load(Ordering::Relaxed),
+            stored: self.stored.load(Ordering::Relaxed),
+        }
     }
+}
+
+/// [`WriterStats`] read at one moment, as `/readyz` reports them. The fields are in the
+/// alphabetical order the report has always had on the wire.
+#[derive(Debug, Clone, Copy, serde::Serialize, utoipa::ToSchema)]
+pub struct WriterCounts {
+    /// Entries moved to a dead-letter stream: unreadable, or refused by Postgres a few times.
+    pub dead_lettered: u64,
+    /// Times Postgres refused one entry (each try counts).
+    pub refusals: u64,
+    /// Coupons inserted into Postgres (redeliveries of stored coupons not counted).
+    pub stored: u64,
 }
 
 /// Whether Postgres refused the data itself (SQLSTATE class 22, data exception, or 23, integrity
