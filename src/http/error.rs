@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use crate::domain::Coupon;
 use crate::issuing::RedisFailure;
+use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -222,17 +223,36 @@ impl From<RedisFailure> for ApiError {
     }
 }
 
-/// Postgres or Redis being down or overloaded is a 503, not a bug; anything else from below is.
-/// Redis counts as the issue path counts it (`From<RedisFailure>`): any error from the client
-/// (a timeout, a dropped or refused connection, a failover) means "ask again later". An admin
-/// change that stopped there (a limit in Postgres but not yet in Redis) is safe to repeat.
+/// Postgres being down or overloaded is a 503, not a bug; any other failure of the store is.
+/// Every variant is named, so a new kind of store failure must be placed on one side.
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::PoolTimedOut | StoreError::PoolClosed | StoreError::Unreachable(_) => {
+                tracing::warn!(error = %e, "postgres unavailable");
+                Self::Unavailable("postgres")
+            }
+            StoreError::Refused(_) | StoreError::BadRow(_) | StoreError::Other(_) => Self::Internal(e.into()),
+        }
+    }
+}
+
+/// What the catalog (events stored in Postgres and published to Redis) fails with: either
+/// store's failure, somewhere in the chain. Postgres or Redis being down or overloaded is a
+/// 503, not a bug; anything else from below is. Postgres counts as the store counts it
+/// ([`StoreError::is_unavailable`]), Redis as the issue path counts it (`From<RedisFailure>`):
+/// any error from the client (a timeout, a dropped or refused connection, a failover) means
+/// "ask again later". An admin change that stopped there (a limit in Postgres but not yet in
+/// Redis) is safe to repeat.
 impl From<anyhow::Error> for ApiError {
     fn from(e: anyhow::Error) -> Self {
         let postgres = e.chain().any(|cause| {
-            matches!(
-                cause.downcast_ref::<sqlx::Error>(),
-                Some(sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_))
-            )
+            cause.downcast_ref::<StoreError>().is_some_and(StoreError::is_unavailable)
+                // A query outside the store (the strategy lab's).
+                || matches!(
+                    cause.downcast_ref::<sqlx::Error>(),
+                    Some(sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_))
+                )
         });
         let redis = e.chain().any(|cause| {
             cause.is::<redis::RedisError>()
@@ -261,6 +281,31 @@ mod tests {
         assert_eq!(ApiError::from(e).status_code(), StatusCode::SERVICE_UNAVAILABLE);
         let e = anyhow::Error::from(RedisFailure::Timeout(std::time::Duration::from_millis(500)));
         assert_eq!(ApiError::from(e).status_code(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[test]
+    fn postgres_down_is_a_503_and_a_bad_query_a_500() {
+        let status = |e: StoreError| ApiError::from(e).status_code();
+        assert_eq!(
+            status(sqlx::Error::PoolTimedOut.into()),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(status(sqlx::Error::PoolClosed.into()), StatusCode::SERVICE_UNAVAILABLE);
+        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        assert_eq!(status(sqlx::Error::Io(reset).into()), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            status(sqlx::Error::RowNotFound.into()),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        assert_eq!(
+            status(StoreError::BadRow("a stored window out of range".into())),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        // The same through the catalog's anyhow.
+        let e = anyhow::Error::from(StoreError::PoolTimedOut).context("listing events");
+        assert_eq!(ApiError::from(e).status_code(), StatusCode::SERVICE_UNAVAILABLE);
+        let e = anyhow::Error::from(StoreError::BadRow("x".into())).context("listing events");
+        assert_eq!(ApiError::from(e).status_code(), StatusCode::INTERNAL_SERVER_ERROR);
     }
 
     #[test]

@@ -4,6 +4,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
 
+use super::StoreError;
 use crate::domain::{Coupon, CouponId, EventId, UserId};
 
 #[derive(sqlx::FromRow)]
@@ -20,13 +21,13 @@ struct CouponRow {
 }
 
 impl TryFrom<CouponRow> for Coupon {
-    type Error = anyhow::Error;
+    type Error = StoreError;
 
-    fn try_from(row: CouponRow) -> anyhow::Result<Self> {
+    fn try_from(row: CouponRow) -> Result<Self, StoreError> {
         Ok(Coupon {
             coupon_id: row.coupon_id.into(),
             event_id: row.event_id.into(),
-            user_id: UserId::parse(&row.user_id).map_err(anyhow::Error::msg)?,
+            user_id: UserId::parse(&row.user_id).map_err(|e| StoreError::BadRow(e.to_string()))?,
             day: row.day,
             shard: u16::try_from(row.shard)?,
             seq: u32::try_from(row.seq)?,
@@ -51,7 +52,7 @@ const COLUMNS: &str = "coupon_id, event_id, user_id, day, shard, seq, issued_at,
 /// `db`: the pool, or a connection the caller holds (the writer keeps one while batches keep
 /// coming, see `writer`).
 #[tracing::instrument(skip_all, fields(batch = coupons.len()))]
-pub async fn insert_batch<'e>(db: impl PgExecutor<'e>, coupons: &[Coupon]) -> Result<u64, sqlx::Error> {
+pub async fn insert_batch<'e>(db: impl PgExecutor<'e>, coupons: &[Coupon]) -> Result<u64, StoreError> {
     if coupons.is_empty() {
         return Ok(0);
     }
@@ -77,7 +78,7 @@ pub async fn insert_batch<'e>(db: impl PgExecutor<'e>, coupons: &[Coupon]) -> Re
 
 /// A user's coupons, newest first (at most 1,000).
 #[tracing::instrument(skip(db))]
-pub async fn for_user(db: &PgPool, user: &UserId) -> anyhow::Result<Vec<Coupon>> {
+pub async fn for_user(db: &PgPool, user: &UserId) -> Result<Vec<Coupon>, StoreError> {
     let rows: Vec<CouponRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM coupons WHERE user_id = $1 ORDER BY issued_at DESC LIMIT 1000"
     )))
@@ -89,7 +90,7 @@ pub async fn for_user(db: &PgPool, user: &UserId) -> anyhow::Result<Vec<Coupon>>
 
 /// An event's coupons from `first_day` on, to rebuild Redis from.
 #[tracing::instrument(skip(db))]
-pub async fn for_event_since(db: &PgPool, event: EventId, first_day: NaiveDate) -> anyhow::Result<Vec<Coupon>> {
+pub async fn for_event_since(db: &PgPool, event: EventId, first_day: NaiveDate) -> Result<Vec<Coupon>, StoreError> {
     let rows: Vec<CouponRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM coupons WHERE event_id = $1 AND day >= $2"
     )))
@@ -102,7 +103,7 @@ pub async fn for_event_since(db: &PgPool, event: EventId, first_day: NaiveDate) 
 
 /// How many coupons of one event day are stored.
 #[tracing::instrument(skip(db))]
-pub async fn count_day(db: &PgPool, event: EventId, day: NaiveDate) -> anyhow::Result<u64> {
+pub async fn count_day(db: &PgPool, event: EventId, day: NaiveDate) -> Result<u64, StoreError> {
     let n: i64 = sqlx::query_scalar("SELECT count(*) FROM coupons WHERE event_id = $1 AND day = $2")
         .bind(event.as_uuid())
         .bind(day)
@@ -129,7 +130,7 @@ pub enum Redemption {
 /// redemptions exactly one finds `redeemed_at IS NULL`. Only when it changes nothing does a
 /// second query find out why, to give the right answer.
 #[tracing::instrument(skip(db))]
-pub async fn redeem(db: &PgPool, coupon: CouponId, user: &UserId) -> anyhow::Result<Redemption> {
+pub async fn redeem(db: &PgPool, coupon: CouponId, user: &UserId) -> Result<Redemption, StoreError> {
     let redeemed: Option<CouponRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE coupons SET redeemed_at = now() \
          WHERE coupon_id = $1 AND user_id = $2 AND redeemed_at IS NULL AND now() < valid_until \

@@ -5,6 +5,7 @@ use sqlx::PgPool;
 use sqlx::types::Json;
 use uuid::Uuid;
 
+use super::StoreError;
 use crate::domain::{DailyWindow, Discount, Event, EventId, NewEvent, Shards, TimeOfDay};
 
 #[derive(sqlx::FromRow)]
@@ -25,12 +26,15 @@ struct EventRow {
 }
 
 impl TryFrom<EventRow> for Event {
-    type Error = anyhow::Error;
+    type Error = StoreError;
 
-    fn try_from(row: EventRow) -> anyhow::Result<Self> {
+    fn try_from(row: EventRow) -> Result<Self, StoreError> {
         let minute = |m: i16| u16::try_from(m).ok().and_then(TimeOfDay::from_minutes);
         let (Some(open), Some(close)) = (minute(row.daily_open_minute), minute(row.daily_close_minute)) else {
-            anyhow::bail!("event {}: stored window out of range", row.id);
+            return Err(StoreError::BadRow(format!(
+                "event {}: stored window out of range",
+                row.id
+            )));
         };
         Ok(Event {
             id: row.id.into(),
@@ -38,15 +42,15 @@ impl TryFrom<EventRow> for Event {
             timezone: row
                 .timezone
                 .parse()
-                .map_err(|_| anyhow::anyhow!("event {}: unknown stored timezone", row.id))?,
+                .map_err(|_| StoreError::BadRow(format!("event {}: unknown stored timezone", row.id)))?,
             starts_on: row.starts_on,
             ends_on: row.ends_on,
-            window: DailyWindow::new(open, close).map_err(anyhow::Error::msg)?,
+            window: DailyWindow::new(open, close).map_err(|e| StoreError::BadRow(e.to_string()))?,
             daily_limit: u32::try_from(row.daily_limit)?,
             limit_revision: row.limit_revision,
             valid_days_after_end: u32::try_from(row.valid_days_after_end)?,
             discount: row.discount.0,
-            shards: Shards::parse(i64::from(row.shards)).map_err(anyhow::Error::msg)?,
+            shards: Shards::parse(i64::from(row.shards)).map_err(|e| StoreError::BadRow(e.to_string()))?,
             created_at: row.created_at,
         })
     }
@@ -56,7 +60,7 @@ const COLUMNS: &str = "id, name, timezone, starts_on, ends_on, daily_open_minute
                        daily_limit, limit_revision, valid_days_after_end, discount, shards, created_at";
 
 #[tracing::instrument(skip_all, fields(event_id))]
-pub async fn insert(db: &PgPool, spec: NewEvent) -> anyhow::Result<Event> {
+pub async fn insert(db: &PgPool, spec: NewEvent) -> Result<Event, StoreError> {
     let id = EventId::new();
     tracing::Span::current().record("event_id", tracing::field::display(id));
     let created_at: DateTime<Utc> = sqlx::query_scalar(
@@ -81,7 +85,7 @@ pub async fn insert(db: &PgPool, spec: NewEvent) -> anyhow::Result<Event> {
 }
 
 #[tracing::instrument(skip(db))]
-pub async fn get(db: &PgPool, id: EventId) -> anyhow::Result<Option<Event>> {
+pub async fn get(db: &PgPool, id: EventId) -> Result<Option<Event>, StoreError> {
     let row: Option<EventRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM events WHERE id = $1"
     )))
@@ -93,7 +97,7 @@ pub async fn get(db: &PgPool, id: EventId) -> anyhow::Result<Option<Event>> {
 
 /// Every event, newest first.
 #[tracing::instrument(skip(db))]
-pub async fn list(db: &PgPool) -> anyhow::Result<Vec<Event>> {
+pub async fn list(db: &PgPool) -> Result<Vec<Event>, StoreError> {
     let rows: Vec<EventRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM events ORDER BY created_at DESC, id"
     )))
@@ -114,7 +118,7 @@ pub enum SetLimit {
 /// Changes an event's daily limit. A sharded event's limit is only lowered: the check is part
 /// of the UPDATE, so two concurrent changes cannot turn a lowering into a raise.
 #[tracing::instrument(skip(db))]
-pub async fn set_limit(db: &PgPool, id: EventId, limit: u32) -> anyhow::Result<SetLimit> {
+pub async fn set_limit(db: &PgPool, id: EventId, limit: u32) -> Result<SetLimit, StoreError> {
     let row: Option<EventRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE events SET daily_limit = $2, limit_revision = limit_revision + 1 \
          WHERE id = $1 AND (shards = 1 OR $2 <= daily_limit) \
