@@ -8,7 +8,8 @@ use uuid::Uuid;
 use super::StoreError;
 use crate::domain::{DailyWindow, Discount, Event, EventId, NewEvent, Shards, TimeOfDay};
 
-#[derive(sqlx::FromRow)]
+/// A row of `events`, as the queries below select it (`query_as!` checks the columns against
+/// these fields at build time).
 struct EventRow {
     id: Uuid,
     name: String,
@@ -56,29 +57,39 @@ impl TryFrom<EventRow> for Event {
     }
 }
 
-const COLUMNS: &str = "id, name, timezone, starts_on, ends_on, daily_open_minute, daily_close_minute, \
-                       daily_limit, limit_revision, valid_days_after_end, discount, shards, created_at";
+// The queries are checked against the schema at build time (`sqlx::query!`, with the data in
+// `.sqlx/`, see `.cargo/config.toml`), so each names its columns in full: a macro takes one
+// string literal. A column missing from one, or of another type, fails the build.
 
 #[tracing::instrument(skip_all, fields(event_id))]
 pub async fn insert(db: &PgPool, spec: NewEvent) -> Result<Event, StoreError> {
     let id = EventId::new();
     tracing::Span::current().record("event_id", tracing::field::display(id));
-    let created_at: DateTime<Utc> = sqlx::query_scalar(
+    let (open, close) = (
+        spec.window.open().minutes() as i16,
+        spec.window.close().minutes() as i16,
+    );
+    let (limit, valid_days, shards) = (
+        spec.daily_limit as i32,
+        spec.valid_days_after_end as i32,
+        spec.shards.get() as i16,
+    );
+    let created_at = sqlx::query_scalar!(
         "INSERT INTO events (id, name, timezone, starts_on, ends_on, daily_open_minute, daily_close_minute, \
                              daily_limit, valid_days_after_end, discount, shards) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING created_at",
+        id.as_uuid(),
+        &spec.name,
+        spec.timezone.name(),
+        spec.starts_on,
+        spec.ends_on,
+        open,
+        close,
+        limit,
+        valid_days,
+        Json(&spec.discount) as _,
+        shards,
     )
-    .bind(id.as_uuid())
-    .bind(&spec.name)
-    .bind(spec.timezone.name())
-    .bind(spec.starts_on)
-    .bind(spec.ends_on)
-    .bind(spec.window.open().minutes() as i16)
-    .bind(spec.window.close().minutes() as i16)
-    .bind(spec.daily_limit as i32)
-    .bind(spec.valid_days_after_end as i32)
-    .bind(Json(&spec.discount))
-    .bind(spec.shards.get() as i16)
     .fetch_one(db)
     .await?;
     Ok(Event::new(id, spec, created_at))
@@ -86,10 +97,13 @@ pub async fn insert(db: &PgPool, spec: NewEvent) -> Result<Event, StoreError> {
 
 #[tracing::instrument(skip(db))]
 pub async fn get(db: &PgPool, id: EventId) -> Result<Option<Event>, StoreError> {
-    let row: Option<EventRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM events WHERE id = $1"
-    )))
-    .bind(id.as_uuid())
+    let row = sqlx::query_as!(
+        EventRow,
+        r#"SELECT id, name, timezone, starts_on, ends_on, daily_open_minute, daily_close_minute, daily_limit,
+                limit_revision, valid_days_after_end, discount AS "discount: Json<Discount>", shards, created_at
+           FROM events WHERE id = $1"#,
+        id.as_uuid()
+    )
     .fetch_optional(db)
     .await?;
     row.map(Event::try_from).transpose()
@@ -98,9 +112,12 @@ pub async fn get(db: &PgPool, id: EventId) -> Result<Option<Event>, StoreError> 
 /// Every event, newest first.
 #[tracing::instrument(skip(db))]
 pub async fn list(db: &PgPool) -> Result<Vec<Event>, StoreError> {
-    let rows: Vec<EventRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM events ORDER BY created_at DESC, id"
-    )))
+    let rows = sqlx::query_as!(
+        EventRow,
+        r#"SELECT id, name, timezone, starts_on, ends_on, daily_open_minute, daily_close_minute, daily_limit,
+                limit_revision, valid_days_after_end, discount AS "discount: Json<Discount>", shards, created_at
+           FROM events ORDER BY created_at DESC, id"#
+    )
     .fetch_all(db)
     .await?;
     rows.into_iter().map(Event::try_from).collect()
@@ -119,13 +136,15 @@ pub enum SetLimit {
 /// of the UPDATE, so two concurrent changes cannot turn a lowering into a raise.
 #[tracing::instrument(skip(db))]
 pub async fn set_limit(db: &PgPool, id: EventId, limit: u32) -> Result<SetLimit, StoreError> {
-    let row: Option<EventRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "UPDATE events SET daily_limit = $2, limit_revision = limit_revision + 1 \
-         WHERE id = $1 AND (shards = 1 OR $2 <= daily_limit) \
-         RETURNING {COLUMNS}"
-    )))
-    .bind(id.as_uuid())
-    .bind(limit as i32)
+    let row = sqlx::query_as!(
+        EventRow,
+        r#"UPDATE events SET daily_limit = $2, limit_revision = limit_revision + 1
+           WHERE id = $1 AND (shards = 1 OR $2 <= daily_limit)
+           RETURNING id, name, timezone, starts_on, ends_on, daily_open_minute, daily_close_minute, daily_limit,
+                limit_revision, valid_days_after_end, discount AS "discount: Json<Discount>", shards, created_at"#,
+        id.as_uuid(),
+        limit as i32
+    )
     .fetch_optional(db)
     .await?;
     if let Some(row) = row {
