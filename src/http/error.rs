@@ -9,6 +9,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::{Value, json};
 
+use crate::catalog::CatalogError;
 use crate::domain::Coupon;
 use crate::issuing::RedisFailure;
 use crate::store::StoreError;
@@ -237,13 +238,25 @@ impl From<StoreError> for ApiError {
     }
 }
 
-/// What the catalog (events stored in Postgres and published to Redis) fails with: either
-/// store's failure, somewhere in the chain. Postgres or Redis being down or overloaded is a
-/// 503, not a bug; anything else from below is. Postgres counts as the store counts it
-/// ([`StoreError::is_unavailable`]), Redis as the issue path counts it (`From<RedisFailure>`):
-/// any error from the client (a timeout, a dropped or refused connection, a failover) means
-/// "ask again later". An admin change that stopped there (a limit in Postgres but not yet in
-/// Redis) is safe to repeat.
+/// A limit change: Postgres as the store counts it; Redis as the issue path counts it
+/// (`From<RedisFailure>`): any error from the client (a timeout, a dropped or refused
+/// connection, a failover) means "ask again later", and the change, stored in Postgres but not
+/// yet in Redis, is safe to repeat.
+impl From<CatalogError> for ApiError {
+    fn from(e: CatalogError) -> Self {
+        match e {
+            CatalogError::Store(e) => e.into(),
+            CatalogError::Redis(e) => {
+                tracing::warn!(error = %e, "redis unavailable");
+                Self::Unavailable("redis")
+            }
+        }
+    }
+}
+
+/// What is still untyped below (the strategy lab's Postgres errors): Postgres or Redis being
+/// down or overloaded, anywhere in the chain, is a 503; anything else is a 500. Goes with the
+/// lab when it moves to its own crate.
 impl From<anyhow::Error> for ApiError {
     fn from(e: anyhow::Error) -> Self {
         let postgres = e.chain().any(|cause| {
@@ -276,8 +289,14 @@ mod tests {
 
     #[test]
     fn a_redis_error_under_an_admin_change_is_a_503_not_a_500() {
-        let timeout = redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut));
-        let e = anyhow::Error::from(timeout).context("setting the limit");
+        let timeout = || redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut));
+        let e = CatalogError::from(timeout());
+        assert_eq!(ApiError::from(e).status_code(), StatusCode::SERVICE_UNAVAILABLE);
+        let e = CatalogError::from(StoreError::PoolTimedOut);
+        assert_eq!(ApiError::from(e).status_code(), StatusCode::SERVICE_UNAVAILABLE);
+        let e = CatalogError::from(StoreError::BadRow("x".into()));
+        assert_eq!(ApiError::from(e).status_code(), StatusCode::INTERNAL_SERVER_ERROR);
+        let e = anyhow::Error::from(timeout()).context("setting the limit");
         assert_eq!(ApiError::from(e).status_code(), StatusCode::SERVICE_UNAVAILABLE);
         let e = anyhow::Error::from(RedisFailure::Timeout(std::time::Duration::from_millis(500)));
         assert_eq!(ApiError::from(e).status_code(), StatusCode::SERVICE_UNAVAILABLE);
@@ -301,7 +320,7 @@ mod tests {
             status(StoreError::BadRow("a stored window out of range".into())),
             StatusCode::INTERNAL_SERVER_ERROR
         );
-        // The same through the catalog's anyhow.
+        // The same through an anyhow chain.
         let e = anyhow::Error::from(StoreError::PoolTimedOut).context("listing events");
         assert_eq!(ApiError::from(e).status_code(), StatusCode::SERVICE_UNAVAILABLE);
         let e = anyhow::Error::from(StoreError::BadRow("x".into())).context("listing events");
