@@ -128,3 +128,49 @@ pub struct Check {
     latency_ms: Option<f64>,
     ok: bool,
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// The typed report writes the very bytes the `json!` body wrote (a sorted map).
+    #[test]
+    fn the_report_is_the_json_it_replaced() {
+        let report = Readiness {
+            checks: Checks {
+                postgres: Check {
+                    error: None,
+                    latency_ms: Some(0.9),
+                    ok: true,
+                },
+                redis: Check {
+                    error: Some("unreachable or not answering".into()),
+                    latency_ms: None,
+                    ok: false,
+                },
+            },
+            status: ReadinessStatus::Unavailable,
+            writer: WriterCounts {
+                dead_lettered: 1,
+                refusals: 3,
+                stored: 1200,
+            },
+        };
+        let before = json!({
+            "status": "unavailable",
+            "checks": {
+                "redis": { "ok": false, "error": "unreachable or not answering" },
+                "postgres": { "ok": true, "latency_ms": 0.9 },
+            },
+            "writer": { "stored": 1200, "dead_lettered": 1, "refusals": 3 },
+        });
+        assert_eq!(serde_json::to_string(&report).unwrap(), before.to_string());
+        let health = Health { status: "ok".into() };
+        assert_eq!(
+            serde_json::to_string(&health).unwrap(),
+            json!({ "status": "ok" }).to_string()
+        );
+    }
+}
