@@ -13,8 +13,18 @@ use tokio::sync::watch;
 use crate::domain::{Event, EventId, NewEvent};
 use crate::issuing::Issuer;
 use crate::restore::{Publish, ensure_published};
-use crate::store;
 use crate::store::events::SetLimit;
+use crate::store::{self, StoreError};
+
+/// Why a limit change failed: Postgres (nothing changed), or Redis after Postgres took it (the
+/// new limit is stored but not yet in force; the change is safe to repeat).
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+}
 
 #[derive(Clone)]
 pub struct Catalog {
@@ -42,7 +52,7 @@ impl Catalog {
 
     /// Stores a new event, then publishes it to Redis. If publishing fails the event exists
     /// (Postgres is the source of truth) and is published again by `republish` or at start-up.
-    pub async fn create(&self, spec: NewEvent) -> anyhow::Result<Arc<Event>> {
+    pub async fn create(&self, spec: NewEvent) -> Result<Arc<Event>, StoreError> {
         let event = Arc::new(store::events::insert(&self.db, spec).await?);
         self.remember(&event);
         match ensure_published(&self.issuer, &self.db, &event, Publish::New).await {
@@ -54,7 +64,7 @@ impl Catalog {
     }
 
     /// The event, from the cache or Postgres.
-    pub async fn get(&self, id: EventId) -> anyhow::Result<Option<Arc<Event>>> {
+    pub async fn get(&self, id: EventId) -> Result<Option<Arc<Event>>, StoreError> {
         if let Some(event) = self.read_cache(|c| c.get(&id).cloned()) {
             return Ok(Some(event));
         }
@@ -66,7 +76,7 @@ impl Catalog {
     }
 
     /// Every event, newest first, from Postgres.
-    pub async fn list(&self) -> anyhow::Result<Vec<Arc<Event>>> {
+    pub async fn list(&self) -> Result<Vec<Arc<Event>>, StoreError> {
         let events: Vec<Arc<Event>> = store::events::list(&self.db).await?.into_iter().map(Arc::new).collect();
         events.iter().for_each(|e| self.remember(e));
         Ok(events)
@@ -99,7 +109,7 @@ impl Catalog {
     /// Sets an event's daily limit: in Postgres, then in Redis. A raise returns once it is in
     /// force, after the fence that keeps remembered sold-out answers from outliving the old
     /// limit (see `issuing::set_limit`). A sharded event's limit can only be lowered.
-    pub async fn set_limit(&self, id: EventId, limit: u32) -> anyhow::Result<SetLimit> {
+    pub async fn set_limit(&self, id: EventId, limit: u32) -> Result<SetLimit, CatalogError> {
         let change = store::events::set_limit(&self.db, id, limit).await?;
         let SetLimit::Changed(event) = &change else {
             return Ok(change);

@@ -23,17 +23,19 @@ impl SettingError {
     }
 }
 
+/// Where the data is: the Redis and the Postgres every command works on, and the prefix of the
+/// Redis keys. One struct, so that `serve`, `migrate`, `reconcile`, `events` and `inspect` read
+/// the same variables with the same defaults, and another binary (the lab) can flatten it too.
+///
+/// Its flags are `global`, so an admin subcommand takes them after its own name as well
+/// (`coupon-issuer events list --redis-url ...`).
 #[derive(Debug, Clone, Args)]
-pub struct Settings {
-    /// Address the HTTP server listens on. Port 0 picks a free port.
-    #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8080")]
-    pub listen_addr: String,
-
+pub struct Connections {
     /// Redis that holds counters, user records and streams: one server (`redis://host:port`)
     /// or a Redis Cluster (`redis+cluster://host1:port1,host2:port2,...`); over TLS
     /// `rediss://host:port` and `rediss+cluster://host1:port1,...` (see REDIS_TLS_*). An ACL
     /// user and password go before the host(s): `rediss://user:password@host:port`.
-    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379", global = true)]
     pub redis_url: String,
 
     /// TLS to Redis (`REDIS_TLS_*`): extra CA, client certificate, insecure mode.
@@ -42,24 +44,61 @@ pub struct Settings {
 
     /// Redis Cluster nodes to start from, `host1:port1,host2:port2,...`; when set, the service
     /// uses the cluster and ignores REDIS_URL.
-    #[arg(long, env = "REDIS_CLUSTER_NODES")]
+    #[arg(long, env = "REDIS_CLUSTER_NODES", global = true)]
     pub redis_cluster_nodes: Option<String>,
 
-    /// Postgres that holds events and coupons. The database is created if it does not exist.
+    /// Postgres (`DATABASE_URL`).
+    #[command(flatten)]
+    pub database: Database,
+
+    /// Prefix of every Redis key, so deployments can share one Redis.
+    #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "coupon", global = true)]
+    pub redis_key_prefix: String,
+}
+
+/// The Postgres part of [`Connections`], alone: all that `migrate` needs.
+#[derive(Debug, Clone, Args)]
+pub struct Database {
+    /// Postgres that holds events and coupons. The database is created if it does not exist
+    /// (not by `reconcile`, for which a mistyped name must fail).
     #[arg(
-        long,
+        id = "database_url",
+        long = "database-url",
+        value_name = "DATABASE_URL",
         env = "DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/coupon_issuer"
+        default_value = "postgres://postgres@127.0.0.1:5432/coupon_issuer",
+        global = true
     )]
-    pub database_url: String,
+    pub url: String,
+}
+
+impl Database {
+    /// DATABASE_URL, parsed (TLS files read): a bad one is reported before any connection.
+    pub fn parse(&self) -> Result<crate::store::DatabaseUrl, SettingError> {
+        crate::store::DatabaseUrl::parse(&self.url)
+    }
+}
+
+impl Connections {
+    /// The Redis (or Redis Cluster) named by REDIS_URL / REDIS_CLUSTER_NODES.
+    pub fn redis_target(&self) -> Result<crate::redis_target::RedisTarget, crate::redis_target::TargetError> {
+        crate::redis_target::RedisTarget::parse(&self.redis_url, self.redis_cluster_nodes.as_deref(), &self.redis_tls)
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// Address the HTTP server listens on. Port 0 picks a free port.
+    #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8080")]
+    pub listen_addr: String,
+
+    /// Where the data is: Redis, Postgres, the key prefix.
+    #[command(flatten)]
+    pub connections: Connections,
 
     /// Bearer token for the admin API (`/v1/events`). Unset or empty: the admin API is disabled.
     #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
-
-    /// Prefix of every Redis key, so deployments can share one Redis.
-    #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "coupon")]
-    pub redis_key_prefix: String,
 
     /// Most requests handled at once; more are answered 503 at once (load is shed, not queued).
     #[arg(long, env = "MAX_IN_FLIGHT", default_value_t = 4096)]
@@ -192,7 +231,7 @@ impl Settings {
 
     /// The Redis (or Redis Cluster) named by REDIS_URL / REDIS_CLUSTER_NODES.
     pub fn redis_target(&self) -> Result<crate::redis_target::RedisTarget, crate::redis_target::TargetError> {
-        crate::redis_target::RedisTarget::parse(&self.redis_url, self.redis_cluster_nodes.as_deref(), &self.redis_tls)
+        self.connections.redis_target()
     }
 
     pub fn redis_timeout(&self) -> Duration {

@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use coupon_issuer::config::Settings;
+use coupon_issuer::config::{Database, Settings};
 use coupon_issuer::startup::Application;
 use coupon_issuer::{cli, store, telemetry};
 
@@ -23,14 +23,7 @@ enum Command {
     /// Run the HTTP service and the writer (applies migrations first).
     Serve(Settings),
     /// Create the database if needed and apply migrations, then exit.
-    Migrate {
-        #[arg(
-            long,
-            env = "DATABASE_URL",
-            default_value = "postgres://postgres@127.0.0.1:5432/coupon_issuer"
-        )]
-        database_url: String,
-    },
+    Migrate(Database),
     /// Compare Redis with Postgres for each event day; with --repair, bring them into agreement.
     /// Exits 3 when differences remain.
     Reconcile(coupon_issuer::reconcile::ReconcileArgs),
@@ -73,8 +66,8 @@ async fn main() -> ExitCode {
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve(settings) => serve(settings).await,
-        Command::Migrate { database_url } => {
-            let db = store::connect(&store::DatabaseUrl::parse(&database_url)?, 1).await?;
+        Command::Migrate(database) => {
+            let db = store::connect(&database.parse()?, 1).await?;
             store::migrate(&db).await?;
             tracing::info!("migrations applied");
             Ok(())

@@ -52,7 +52,7 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         // Every setting that names a server is parsed (and its TLS files read) before anything
         // connects: a mistake stops the start at once, with one line that names the setting.
-        let database = store::DatabaseUrl::parse(&settings.database_url)?;
+        let database = settings.connections.database.parse()?;
         let redis = settings.redis_target()?;
 
         let db = store::connect(&database, settings.database_max_connections).await?;
@@ -62,7 +62,7 @@ impl Application {
         redis
             .check(settings.redis_timeout().max(Duration::from_secs(1)))
             .await?;
-        let keys = Keys::new(&settings.redis_key_prefix);
+        let keys = Keys::new(&settings.connections.redis_key_prefix);
         let issuer = Issuer::new(
             &redis,
             keys.clone(),

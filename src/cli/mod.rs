@@ -20,37 +20,15 @@ pub use events::{EventsCommand, run_events};
 pub use inspect::{InspectArgs, run_inspect};
 
 use crate::catalog::Catalog;
+use crate::config::Connections;
 use crate::issuing::{Issuer, Keys};
-use crate::redis_target::RedisTarget;
 use crate::store;
 
-/// Where the data is: the same settings (and environment variables) as `serve`.
+/// Where the data is (the same settings and environment variables as `serve`), and how to print.
 #[derive(Debug, Clone, Args)]
 pub struct Connection {
-    /// Redis that holds counters, user records and streams.
-    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379", global = true)]
-    pub redis_url: String,
-
-    /// Redis Cluster nodes (`host1:port1,...`); when set, used instead of REDIS_URL.
-    #[arg(long, env = "REDIS_CLUSTER_NODES", global = true)]
-    pub redis_cluster_nodes: Option<String>,
-
-    /// TLS to Redis (`REDIS_TLS_*`), as for `serve`.
     #[command(flatten)]
-    pub redis_tls: crate::redis_target::RedisTls,
-
-    /// Postgres that holds events and coupons.
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/coupon_issuer",
-        global = true
-    )]
-    pub database_url: String,
-
-    /// Prefix of every Redis key (as the service was started with).
-    #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "coupon", global = true)]
-    pub redis_key_prefix: String,
+    pub connections: Connections,
 
     /// Print JSON instead of tables.
     #[arg(long, global = true)]
@@ -69,8 +47,8 @@ impl Connection {
     /// Connects (creating the database and applying migrations if needed, as `serve` does).
     async fn open(&self) -> anyhow::Result<Session> {
         // Settings first: a missing TLS file is reported before any connection is tried.
-        let database = store::DatabaseUrl::parse(&self.database_url)?;
-        let redis = RedisTarget::parse(&self.redis_url, self.redis_cluster_nodes.as_deref(), &self.redis_tls)?;
+        let database = self.connections.database.parse()?;
+        let redis = self.connections.redis_target()?;
         let db = store::connect(&database, 2).await?;
         store::migrate(&db).await?;
         // The CLI is not on a hot path: give Redis more time than a request would get.
@@ -79,7 +57,7 @@ impl Connection {
         // command never raises a limit.
         let issuer = Issuer::new(
             &redis,
-            Keys::new(&self.redis_key_prefix),
+            Keys::new(&self.connections.redis_key_prefix),
             timeout,
             Duration::ZERO,
             day_key_ttl(),

@@ -9,8 +9,10 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::{Value, json};
 
+use crate::catalog::CatalogError;
 use crate::domain::Coupon;
 use crate::issuing::RedisFailure;
+use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -212,30 +214,32 @@ impl From<RedisFailure> for ApiError {
     }
 }
 
-/// Postgres or Redis being down or overloaded is a 503, not a bug; anything else from below is.
-/// Redis counts as the issue path counts it (`From<RedisFailure>`): any error from the client
-/// (a timeout, a dropped or refused connection, a failover) means "ask again later". An admin
-/// change that stopped there (a limit in Postgres but not yet in Redis) is safe to repeat.
-impl From<anyhow::Error> for ApiError {
-    fn from(e: anyhow::Error) -> Self {
-        let postgres = e.chain().any(|cause| {
-            matches!(
-                cause.downcast_ref::<sqlx::Error>(),
-                Some(sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_))
-            )
-        });
-        let redis = e.chain().any(|cause| {
-            cause.is::<redis::RedisError>()
-                || matches!(cause.downcast_ref::<RedisFailure>(), Some(f) if !matches!(f, RedisFailure::BadReply(_)))
-        });
-        if postgres {
-            tracing::warn!(error = %e, "postgres unavailable");
-            Self::Unavailable("postgres")
-        } else if redis {
-            tracing::warn!(error = %e, "redis unavailable");
-            Self::Unavailable("redis")
-        } else {
-            Self::Internal(e)
+/// Postgres being down or overloaded is a 503, not a bug; any other failure of the store is.
+/// Every variant is named, so a new kind of store failure must be placed on one side.
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::PoolTimedOut | StoreError::PoolClosed | StoreError::Unreachable(_) => {
+                tracing::warn!(error = %e, "postgres unavailable");
+                Self::Unavailable("postgres")
+            }
+            StoreError::Refused(_) | StoreError::BadRow(_) | StoreError::Other(_) => Self::Internal(e.into()),
+        }
+    }
+}
+
+/// A limit change: Postgres as the store counts it; Redis as the issue path counts it
+/// (`From<RedisFailure>`): any error from the client (a timeout, a dropped or refused
+/// connection, a failover) means "ask again later", and the change, stored in Postgres but not
+/// yet in Redis, is safe to repeat.
+impl From<CatalogError> for ApiError {
+    fn from(e: CatalogError) -> Self {
+        match e {
+            CatalogError::Store(e) => e.into(),
+            CatalogError::Redis(e) => {
+                tracing::warn!(error = %e, "redis unavailable");
+                Self::Unavailable("redis")
+            }
         }
     }
 }
@@ -246,16 +250,32 @@ mod tests {
 
     #[test]
     fn a_redis_error_under_an_admin_change_is_a_503_not_a_500() {
-        let timeout = redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut));
-        let e = anyhow::Error::from(timeout).context("setting the limit");
+        let timeout = || redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut));
+        let e = CatalogError::from(timeout());
         assert_eq!(ApiError::from(e).status_code(), StatusCode::SERVICE_UNAVAILABLE);
-        let e = anyhow::Error::from(RedisFailure::Timeout(std::time::Duration::from_millis(500)));
+        let e = CatalogError::from(StoreError::PoolTimedOut);
         assert_eq!(ApiError::from(e).status_code(), StatusCode::SERVICE_UNAVAILABLE);
+        let e = CatalogError::from(StoreError::BadRow("x".into()));
+        assert_eq!(ApiError::from(e).status_code(), StatusCode::INTERNAL_SERVER_ERROR);
     }
 
     #[test]
-    fn anything_else_from_below_is_a_500() {
-        let e = anyhow::anyhow!("a row that breaks a rule of the domain");
-        assert_eq!(ApiError::from(e).status_code(), StatusCode::INTERNAL_SERVER_ERROR);
+    fn postgres_down_is_a_503_and_a_bad_query_a_500() {
+        let status = |e: StoreError| ApiError::from(e).status_code();
+        assert_eq!(
+            status(sqlx::Error::PoolTimedOut.into()),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(status(sqlx::Error::PoolClosed.into()), StatusCode::SERVICE_UNAVAILABLE);
+        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        assert_eq!(status(sqlx::Error::Io(reset).into()), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            status(sqlx::Error::RowNotFound.into()),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        assert_eq!(
+            status(StoreError::BadRow("a stored window out of range".into())),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
     }
 }

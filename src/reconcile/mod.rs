@@ -19,6 +19,7 @@ use clap::Args;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
+use crate::config::Connections;
 use crate::domain::{Event, EventId, parse_day};
 use crate::issuing::Keys;
 use crate::store;
@@ -45,26 +46,9 @@ pub struct ReconcileArgs {
     #[arg(long, env = "RECONCILE_STUCK_SECS", default_value_t = 60)]
     pub stuck_after_secs: u64,
 
-    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
-    pub redis_url: String,
-
-    /// Redis Cluster nodes (`host1:port1,...`); when set, used instead of REDIS_URL.
-    #[arg(long, env = "REDIS_CLUSTER_NODES")]
-    pub redis_cluster_nodes: Option<String>,
-
-    /// TLS to Redis (`REDIS_TLS_*`), as for `serve`.
+    /// Where the data is, as for `serve`.
     #[command(flatten)]
-    pub redis_tls: crate::redis_target::RedisTls,
-
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/coupon_issuer"
-    )]
-    pub database_url: String,
-
-    #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "coupon")]
-    pub redis_key_prefix: String,
+    pub connections: Connections,
 
     /// Must match the service's: keys created by a repair get the same expiry.
     #[arg(long, env = "DAY_KEY_TTL_HOURS", default_value_t = 72)]
@@ -106,9 +90,8 @@ impl Report {
 
 /// Compares (and with `repair`, repairs) every selected event day.
 pub async fn run(args: &ReconcileArgs) -> anyhow::Result<Report> {
-    let database = crate::store::DatabaseUrl::parse(&args.database_url)?;
-    let redis =
-        crate::redis_target::RedisTarget::parse(&args.redis_url, args.redis_cluster_nodes.as_deref(), &args.redis_tls)?;
+    let database = args.connections.database.parse()?;
+    let redis = args.connections.redis_target()?;
     // Not store::connect: a mistyped DATABASE_URL must fail, not create an empty database.
     let db = PgPoolOptions::new()
         .max_connections(2)
@@ -117,7 +100,7 @@ pub async fn run(args: &ReconcileArgs) -> anyhow::Result<Report> {
         .await
         .map_err(crate::store::ConnectError::from)?;
     let mut redis = redis.multiplexed(std::time::Duration::from_secs(5))?;
-    let keys = Keys::new(&args.redis_key_prefix);
+    let keys = Keys::new(&args.connections.redis_key_prefix);
     let ttl = chrono::Duration::hours(args.day_key_ttl_hours as i64);
     let stuck_ms = args.stuck_after_secs * 1000;
 
@@ -170,7 +153,7 @@ async fn events(db: &PgPool, only: Option<EventId>) -> anyhow::Result<Vec<Event>
             .await?
             .map(|e| vec![e])
             .ok_or_else(|| anyhow::anyhow!("no event {id}")),
-        None => store::events::list(db).await,
+        None => Ok(store::events::list(db).await?),
     }
 }
 

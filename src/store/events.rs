@@ -5,9 +5,11 @@ use sqlx::PgPool;
 use sqlx::types::Json;
 use uuid::Uuid;
 
+use super::StoreError;
 use crate::domain::{DailyWindow, Discount, Event, EventId, NewEvent, Shards, TimeOfDay};
 
-#[derive(sqlx::FromRow)]
+/// A row of `events`, as the queries below select it (`query_as!` checks the columns against
+/// these fields at build time).
 struct EventRow {
     id: Uuid,
     name: String,
@@ -25,12 +27,15 @@ struct EventRow {
 }
 
 impl TryFrom<EventRow> for Event {
-    type Error = anyhow::Error;
+    type Error = StoreError;
 
-    fn try_from(row: EventRow) -> anyhow::Result<Self> {
+    fn try_from(row: EventRow) -> Result<Self, StoreError> {
         let minute = |m: i16| u16::try_from(m).ok().and_then(TimeOfDay::from_minutes);
         let (Some(open), Some(close)) = (minute(row.daily_open_minute), minute(row.daily_close_minute)) else {
-            anyhow::bail!("event {}: stored window out of range", row.id);
+            return Err(StoreError::BadRow(format!(
+                "event {}: stored window out of range",
+                row.id
+            )));
         };
         Ok(Event {
             id: row.id.into(),
@@ -38,54 +43,67 @@ impl TryFrom<EventRow> for Event {
             timezone: row
                 .timezone
                 .parse()
-                .map_err(|_| anyhow::anyhow!("event {}: unknown stored timezone", row.id))?,
+                .map_err(|_| StoreError::BadRow(format!("event {}: unknown stored timezone", row.id)))?,
             starts_on: row.starts_on,
             ends_on: row.ends_on,
-            window: DailyWindow::new(open, close).map_err(anyhow::Error::msg)?,
+            window: DailyWindow::new(open, close).map_err(|e| StoreError::BadRow(e.to_string()))?,
             daily_limit: u32::try_from(row.daily_limit)?,
             limit_revision: row.limit_revision,
             valid_days_after_end: u32::try_from(row.valid_days_after_end)?,
             discount: row.discount.0,
-            shards: Shards::parse(i64::from(row.shards)).map_err(anyhow::Error::msg)?,
+            shards: Shards::parse(i64::from(row.shards)).map_err(|e| StoreError::BadRow(e.to_string()))?,
             created_at: row.created_at,
         })
     }
 }
 
-const COLUMNS: &str = "id, name, timezone, starts_on, ends_on, daily_open_minute, daily_close_minute, \
-                       daily_limit, limit_revision, valid_days_after_end, discount, shards, created_at";
+// The queries are checked against the schema at build time (`sqlx::query!`, with the data in
+// `.sqlx/`, see `.cargo/config.toml`), so each names its columns in full: a macro takes one
+// string literal. A column missing from one, or of another type, fails the build.
 
 #[tracing::instrument(skip_all, fields(event_id))]
-pub async fn insert(db: &PgPool, spec: NewEvent) -> anyhow::Result<Event> {
+pub async fn insert(db: &PgPool, spec: NewEvent) -> Result<Event, StoreError> {
     let id = EventId::new();
     tracing::Span::current().record("event_id", tracing::field::display(id));
-    let created_at: DateTime<Utc> = sqlx::query_scalar(
+    let (open, close) = (
+        spec.window.open().minutes() as i16,
+        spec.window.close().minutes() as i16,
+    );
+    let (limit, valid_days, shards) = (
+        spec.daily_limit as i32,
+        spec.valid_days_after_end as i32,
+        spec.shards.get() as i16,
+    );
+    let created_at = sqlx::query_scalar!(
         "INSERT INTO events (id, name, timezone, starts_on, ends_on, daily_open_minute, daily_close_minute, \
                              daily_limit, valid_days_after_end, discount, shards) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING created_at",
+        id.as_uuid(),
+        &spec.name,
+        spec.timezone.name(),
+        spec.starts_on,
+        spec.ends_on,
+        open,
+        close,
+        limit,
+        valid_days,
+        Json(&spec.discount) as _,
+        shards,
     )
-    .bind(id.as_uuid())
-    .bind(&spec.name)
-    .bind(spec.timezone.name())
-    .bind(spec.starts_on)
-    .bind(spec.ends_on)
-    .bind(spec.window.open().minutes() as i16)
-    .bind(spec.window.close().minutes() as i16)
-    .bind(spec.daily_limit as i32)
-    .bind(spec.valid_days_after_end as i32)
-    .bind(Json(&spec.discount))
-    .bind(spec.shards.get() as i16)
     .fetch_one(db)
     .await?;
     Ok(Event::new(id, spec, created_at))
 }
 
 #[tracing::instrument(skip(db))]
-pub async fn get(db: &PgPool, id: EventId) -> anyhow::Result<Option<Event>> {
-    let row: Option<EventRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM events WHERE id = $1"
-    )))
-    .bind(id.as_uuid())
+pub async fn get(db: &PgPool, id: EventId) -> Result<Option<Event>, StoreError> {
+    let row = sqlx::query_as!(
+        EventRow,
+        r#"SELECT id, name, timezone, starts_on, ends_on, daily_open_minute, daily_close_minute, daily_limit,
+                limit_revision, valid_days_after_end, discount AS "discount: Json<Discount>", shards, created_at
+           FROM events WHERE id = $1"#,
+        id.as_uuid()
+    )
     .fetch_optional(db)
     .await?;
     row.map(Event::try_from).transpose()
@@ -93,10 +111,13 @@ pub async fn get(db: &PgPool, id: EventId) -> anyhow::Result<Option<Event>> {
 
 /// Every event, newest first.
 #[tracing::instrument(skip(db))]
-pub async fn list(db: &PgPool) -> anyhow::Result<Vec<Event>> {
-    let rows: Vec<EventRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM events ORDER BY created_at DESC, id"
-    )))
+pub async fn list(db: &PgPool) -> Result<Vec<Event>, StoreError> {
+    let rows = sqlx::query_as!(
+        EventRow,
+        r#"SELECT id, name, timezone, starts_on, ends_on, daily_open_minute, daily_close_minute, daily_limit,
+                limit_revision, valid_days_after_end, discount AS "discount: Json<Discount>", shards, created_at
+           FROM events ORDER BY created_at DESC, id"#
+    )
     .fetch_all(db)
     .await?;
     rows.into_iter().map(Event::try_from).collect()
@@ -114,14 +135,16 @@ pub enum SetLimit {
 /// Changes an event's daily limit. A sharded event's limit is only lowered: the check is part
 /// of the UPDATE, so two concurrent changes cannot turn a lowering into a raise.
 #[tracing::instrument(skip(db))]
-pub async fn set_limit(db: &PgPool, id: EventId, limit: u32) -> anyhow::Result<SetLimit> {
-    let row: Option<EventRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "UPDATE events SET daily_limit = $2, limit_revision = limit_revision + 1 \
-         WHERE id = $1 AND (shards = 1 OR $2 <= daily_limit) \
-         RETURNING {COLUMNS}"
-    )))
-    .bind(id.as_uuid())
-    .bind(limit as i32)
+pub async fn set_limit(db: &PgPool, id: EventId, limit: u32) -> Result<SetLimit, StoreError> {
+    let row = sqlx::query_as!(
+        EventRow,
+        r#"UPDATE events SET daily_limit = $2, limit_revision = limit_revision + 1
+           WHERE id = $1 AND (shards = 1 OR $2 <= daily_limit)
+           RETURNING id, name, timezone, starts_on, ends_on, daily_open_minute, daily_close_minute, daily_limit,
+                limit_revision, valid_days_after_end, discount AS "discount: Json<Discount>", shards, created_at"#,
+        id.as_uuid(),
+        limit as i32
+    )
     .fetch_optional(db)
     .await?;
     if let Some(row) = row {

@@ -1,7 +1,10 @@
-//! The Postgres side: the durable record of events and coupons.
+//! The Postgres side: the durable record of events and coupons. Queries fail with a
+//! [`StoreError`]; `connect` and `migrate`, which run once at start, with a message for the
+//! operator (`anyhow`).
 
 pub mod coupons;
 mod database_url;
+mod error;
 pub mod events;
 pub mod retired;
 
@@ -12,6 +15,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection};
 
 pub use database_url::DatabaseUrl;
+pub use error::StoreError;
 
 /// The migrations in `migrations/`, embedded at build time.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 use connection::WriterConnection;
 pub use connection::WriterRedis;
 pub use events::EventSource;
-pub use poison::{MAX_ATTEMPTS, WriterStats};
+pub use poison::{MAX_ATTEMPTS, WriterCounts, WriterStats};
 pub use reply::Entry;
 
 use crate::domain::Bucket;
@@ -77,6 +77,8 @@ pub enum WriterError {
     Redis(#[from] redis::RedisError),
     #[error("postgres: {0}")]
     Postgres(#[from] sqlx::Error),
+    #[error("postgres: {0}")]
+    Store(#[from] crate::store::StoreError),
 }
 
 /// Where the next batch comes from.
@@ -377,7 +379,7 @@ impl Writer {
         let (inserted, refused) = match store::coupons::insert_batch(&mut *db, &coupons).await {
             Ok(n) => (n, Vec::new()),
             // One entry Postgres refuses must not hold back the rest: find it, store the others.
-            Err(e) if poison::is_refusal(&e) => poison::store_one_by_one(&mut db, &coupons).await?,
+            Err(store::StoreError::Refused(_)) => poison::store_one_by_one(&mut db, &coupons).await?,
             Err(e) => return Err(e.into()),
         };
         let mut held_back: Vec<&str> = Vec::new();

@@ -20,7 +20,7 @@ use super::reply::Entry;
 
 use crate::domain::Coupon;
 use crate::issuing::wire;
-use crate::store;
+use crate::store::{self, StoreError};
 
 /// How many times Postgres may refuse an entry before it is dead-lettered.
 pub const MAX_ATTEMPTS: u32 = 3;
@@ -39,52 +39,43 @@ pub struct WriterStats {
 }
 
 impl WriterStats {
-    pub fn snapshot(&self) -> serde_json::Value {
-        serde_json::json!({
-            "stored": self.stored.load(Ordering::Relaxed),
-            "dead_lettered": self.dead_lettered.load(Ordering::Relaxed),
-            "refusals": self.refusals.load(Ordering::Relaxed),
-        })
+    pub fn snapshot(&self) -> WriterCounts {
+        WriterCounts {
+            dead_lettered: self.dead_lettered.load(Ordering::Relaxed),
+            refusals: self.refusals.load(Ordering::Relaxed),
+            stored: self.stored.load(Ordering::Relaxed),
+        }
     }
 }
 
-/// Whether Postgres refused the data itself (SQLSTATE class 22, data exception, or 23, integrity
-/// constraint violation), as opposed to failing for a reason that has nothing to do with it.
-pub fn is_refusal(error: &sqlx::Error) -> bool {
-    match error {
-        sqlx::Error::Database(e) => e.code().is_some_and(|c| c.starts_with("22") || c.starts_with("23")),
-        _ => false,
-    }
+/// [`WriterStats`] read at one moment, as `/readyz` reports them. The fields are in the
+/// alphabetical order the report has always had on the wire.
+#[derive(Debug, Clone, Copy, serde::Serialize, utoipa::ToSchema)]
+pub struct WriterCounts {
+    /// Entries moved to a dead-letter stream: unreadable, or refused by Postgres a few times.
+    pub dead_lettered: u64,
+    /// Times Postgres refused one entry (each try counts).
+    pub refusals: u64,
+    /// Coupons inserted into Postgres (redeliveries of stored coupons not counted).
+    pub stored: u64,
 }
 
-/// After the batch insert was refused: stores each coupon alone, so the good ones go in and the
-/// refused ones are found. Returns the rows inserted and, per refused coupon (by index), why.
+/// After the batch insert was refused ([`StoreError::Refused`]: a data exception or an integrity
+/// constraint violation, not an outage): stores each coupon alone, so the good ones go in and
+/// the refused ones are found. Returns the rows inserted and, per refused coupon (by index), why.
 pub async fn store_one_by_one(
     db: &mut PgConnection,
     coupons: &[Coupon],
-) -> Result<(u64, Vec<(usize, String)>), sqlx::Error> {
+) -> Result<(u64, Vec<(usize, String)>), StoreError> {
     let (mut inserted, mut refused) = (0, Vec::new());
     for (i, coupon) in coupons.iter().enumerate() {
         match store::coupons::insert_batch(&mut *db, std::slice::from_ref(coupon)).await {
             Ok(n) => inserted += n,
-            Err(e) if is_refusal(&e) => refused.push((i, refusal_reason(&e))),
+            Err(e @ StoreError::Refused(_)) => refused.push((i, e.refusal_reason())),
             Err(e) => return Err(e),
         }
     }
     Ok((inserted, refused))
-}
-
-/// SQLSTATE and constraint: enough for an operator, for the dead-letter stream and the log.
-fn refusal_reason(error: &sqlx::Error) -> String {
-    match error {
-        sqlx::Error::Database(e) => format!(
-            "postgres refused it (sqlstate {}, constraint {}): {}",
-            e.code().unwrap_or_default(),
-            e.constraint().unwrap_or("-"),
-            e.message()
-        ),
-        other => other.to_string(),
-    }
 }
 
 /// How many times Postgres refused each entry still pending at this writer, by entry id.

@@ -16,9 +16,9 @@ pub async fn app_and_env() -> (TestApp, Vec<(&'static str, String)>) {
     let mut env = Vec::new();
     let app = spawn_app_with(|s| {
         env = vec![
-            ("DATABASE_URL", s.database_url.clone()),
-            ("REDIS_URL", s.redis_url.clone()),
-            ("REDIS_KEY_PREFIX", s.redis_key_prefix.clone()),
+            ("DATABASE_URL", s.connections.database.url.clone()),
+            ("REDIS_URL", s.connections.redis_url.clone()),
+            ("REDIS_KEY_PREFIX", s.connections.redis_key_prefix.clone()),
         ];
     })
     .await;

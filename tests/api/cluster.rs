@@ -23,8 +23,8 @@ use crate::sharding::sharded_event;
 /// Instances of the service on the cluster at `url`, sharing one database and key prefix.
 pub async fn instances(url: &str, n: usize, configure: impl Fn(&mut coupon_issuer::config::Settings)) -> Vec<TestApp> {
     let first = spawn_app_with(|s| {
-        s.redis_url = url.to_owned();
-        s.redis_cluster_nodes = None;
+        s.connections.redis_url = url.to_owned();
+        s.connections.redis_cluster_nodes = None;
         configure(s);
     })
     .await;

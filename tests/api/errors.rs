@@ -121,7 +121,7 @@ async fn sold_out_is_410() {
 async fn redis_unreachable_is_a_prompt_503_with_retry_after() {
     // Nothing listens on port 1.
     let app = spawn_app_with(|s| {
-        s.redis_url = "redis://127.0.0.1:1".into();
+        s.connections.redis_url = "redis://127.0.0.1:1".into();
         s.redis_timeout_ms = 300;
     })
     .await;

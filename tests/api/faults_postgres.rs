@@ -21,7 +21,7 @@ fn outage() -> Duration {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_down_for_30_s_mid_spike_issuing_goes_on_and_the_writer_catches_up() {
     let pg = OwnPostgres::start();
-    let app = spawn_app_with(|s| s.database_url = pg.url("coupons")).await;
+    let app = spawn_app_with(|s| s.connections.database.url = pg.url("coupons")).await;
     let event = app.open_event(1_000_000).await;
 
     // The spike: a wave of new users every 100 ms, from before the outage to after it.

@@ -27,7 +27,11 @@ async fn issue(client: &reqwest::Client, service_url: &str, event: &str, user: &
 async fn killing_one_of_two_instances_mid_spike_loses_nothing_and_oversells_nothing() {
     const LIMIT: usize = 400;
     let settings = test_settings();
-    let mut env = service_env(&settings.redis_url, &settings.database_url, &settings.redis_key_prefix);
+    let mut env = service_env(
+        &settings.connections.redis_url,
+        &settings.connections.database.url,
+        &settings.connections.redis_key_prefix,
+    );
     // The survivor claims what the dead one read but did not acknowledge after 1 s, not 30.
     env.push(("WRITER_CLAIM_IDLE_MS", "1000".into()));
     // Reading again at once after each small batch, the doomed writer surely holds entries it
@@ -35,11 +39,11 @@ async fn killing_one_of_two_instances_mid_spike_loses_nothing_and_oversells_noth
     env.push(("WRITER_LINGER_MS", "0".into()));
     // The doomed instance reaches Postgres through a proxy cut as the spike begins, so that its
     // writer is sure to die holding entries it read and could not store: the case to prove.
-    let proxy = Proxy::start(postgres_addr(&settings.database_url)).await;
+    let proxy = Proxy::start(postgres_addr(&settings.connections.database.url)).await;
     let mut doomed_env = env.clone();
     doomed_env.push((
         "DATABASE_URL",
-        database_url_via_port(&settings.database_url, proxy.port),
+        database_url_via_port(&settings.connections.database.url, proxy.port),
     ));
     let mut doomed = start_service(&doomed_env);
     let survivor = start_service(&env);
@@ -74,10 +78,10 @@ async fn killing_one_of_two_instances_mid_spike_loses_nothing_and_oversells_noth
         }
     });
     let event_id = EventId::parse(&event).unwrap();
-    let keys = Keys::new(&settings.redis_key_prefix);
+    let keys = Keys::new(&settings.connections.redis_key_prefix);
     // The project's own connection type, so that the test also runs with REDIS_URL naming a
     // cluster.
-    let mut redis = RedisTarget::parse(&settings.redis_url, None, &settings.redis_tls)
+    let mut redis = RedisTarget::parse(&settings.connections.redis_url, None, &settings.connections.redis_tls)
         .unwrap()
         .multiplexed(Duration::from_secs(5))
         .unwrap();
@@ -117,7 +121,7 @@ async fn killing_one_of_two_instances_mid_spike_loses_nothing_and_oversells_noth
             };
         }
     }
-    let stored = stored_after(&settings.database_url, &event, LIMIT).await;
+    let stored = stored_after(&settings.connections.database.url, &event, LIMIT).await;
     eprintln!(
         "kill -9 mid-spike: {} answered 201, {} got their coupon in a 409 after a cut-off request, \
          {orphaned} read by the dead instance's writer and not acknowledged, {} stored",
@@ -188,7 +192,11 @@ async fn stored_after(database_url: &str, event: &str, n: usize) -> Vec<(String,
 async fn overload_is_shed_with_503_and_retry_after_while_admitted_requests_stay_fast() {
     const CONNECTIONS: usize = 1000;
     let settings = test_settings();
-    let mut env = service_env(&settings.redis_url, &settings.database_url, &settings.redis_key_prefix);
+    let mut env = service_env(
+        &settings.connections.redis_url,
+        &settings.connections.database.url,
+        &settings.connections.redis_key_prefix,
+    );
     env.push(("MAX_IN_FLIGHT", "16".into()));
     let service = start_service(&env);
     let client = reqwest::Client::builder()

@@ -41,7 +41,7 @@ async fn redis_restarted_with_aof_everysec_keeps_its_state() {
 async fn restart_with_aof(policy: &str) -> usize {
     let mut redis = OwnRedis::start(&["--appendonly", "yes", "--appendfsync", policy]);
     let mut app = spawn_app_with(|s| {
-        s.redis_url = redis.url();
+        s.connections.redis_url = redis.url();
         s.writer_enabled = false; // the stream keeps everything: it is checked too
         s.writer_claim_idle_ms = 0;
         s.redis_timeout_ms = 500;
@@ -175,7 +175,7 @@ async fn retry_until_answered(
 async fn redis_restarted_empty_mid_sale_still_sells_exactly_the_limit() {
     let mut redis = OwnRedis::start(&[]);
     let app = spawn_app_with(|s| {
-        s.redis_url = redis.url();
+        s.connections.redis_url = redis.url();
         s.redis_timeout_ms = 500;
     })
     .await;
@@ -278,7 +278,11 @@ async fn recovery_time(client: &reqwest::Client, service: &Service, event: &str,
 async fn redis_slow_or_unreachable_means_prompt_503s_and_recovery_by_itself() {
     let mut redis = OwnRedis::start(&["--appendonly", "yes", "--appendfsync", "always"]);
     let settings = test_settings();
-    let mut env = service_env(&redis.url(), &settings.database_url, &settings.redis_key_prefix);
+    let mut env = service_env(
+        &redis.url(),
+        &settings.connections.database.url,
+        &settings.connections.redis_key_prefix,
+    );
     env.push(("REDIS_TIMEOUT_MS", "300".into()));
     let service = start_service(&env);
     let client = reqwest::Client::builder()

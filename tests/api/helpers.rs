@@ -69,7 +69,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
             .build()
             .unwrap(),
         db,
-        keys: Keys::new(&settings.redis_key_prefix),
+        keys: Keys::new(&settings.connections.redis_key_prefix),
         settings,
         issuer,
         writer,
@@ -83,8 +83,9 @@ pub fn test_settings() -> Settings {
     let mut settings = Settings::from_env();
     let unique = Uuid::new_v4().simple().to_string();
     settings.listen_addr = "127.0.0.1:0".into();
-    settings.database_url = database_url_named(&settings.database_url, &format!("coupon_test_{unique}"));
-    settings.redis_key_prefix = format!("test-{}", &unique[..12]);
+    settings.connections.database.url =
+        database_url_named(&settings.connections.database.url, &format!("coupon_test_{unique}"));
+    settings.connections.redis_key_prefix = format!("test-{}", &unique[..12]);
     settings.admin_token = Some(ADMIN_TOKEN.into());
     settings.writer_enabled = true;
     settings.writer_block_ms = 100;

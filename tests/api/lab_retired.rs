@@ -50,7 +50,7 @@ fn the_service_has_no_lab_settings_and_no_compare() {
 
 /// A database of its own, created and not yet migrated.
 async fn new_database() -> PgPool {
-    let url = DatabaseUrl::parse(&test_settings().database_url).unwrap();
+    let url = DatabaseUrl::parse(&test_settings().connections.database.url).unwrap();
     store::connect(&url, 2).await.unwrap()
 }
 

@@ -34,7 +34,7 @@ async fn stopping_stores_every_coupon_that_was_answered() {
     // A pool of the test's own, opened after the stop: the app's pool may hand out a connection
     // an actix worker opened on its own runtime, which the stop has shut down ("a Tokio 1.x
     // context was found, but it is being shutdown", seen on a loaded machine).
-    let database_url = app.settings.database_url.clone();
+    let database_url = app.settings.connections.database.url.clone();
     let rows_of = |db: sqlx::PgPool, event: String| async move {
         let n: i64 = sqlx::query_scalar("SELECT count(*) FROM coupons WHERE event_id = $1::uuid")
             .bind(event)
@@ -75,9 +75,9 @@ async fn sigterm_exits_cleanly() {
         Command::new(env!("CARGO_BIN_EXE_coupon-issuer"))
             .arg("serve")
             .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
-            .env("REDIS_URL", &settings.redis_url)
-            .env("DATABASE_URL", &settings.database_url)
-            .env("REDIS_KEY_PREFIX", &settings.redis_key_prefix)
+            .env("REDIS_URL", &settings.connections.redis_url)
+            .env("DATABASE_URL", &settings.connections.database.url)
+            .env("REDIS_KEY_PREFIX", &settings.connections.redis_key_prefix)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()
@@ -102,7 +102,7 @@ async fn sigterm_exits_cleanly() {
 /// `coupon-issuer migrate` creates a missing database and applies the migrations, then exits.
 #[tokio::test]
 async fn migrate_creates_the_database_and_its_tables() {
-    let url = test_settings().database_url;
+    let url = test_settings().connections.database.url;
     let status = Command::new(env!("CARGO_BIN_EXE_coupon-issuer"))
         .arg("migrate")
         .env("DATABASE_URL", &url)
@@ -138,7 +138,7 @@ async fn stopping_mid_spike_loses_no_answered_coupon() {
     // may hand back a connection an actix worker opened on its own runtime, which the stop has
     // shut down (as in `stopping_stores_every_coupon_that_was_answered`).
     let (database_url, stop, client, url) = (
-        app.settings.database_url.clone(),
+        app.settings.connections.database.url.clone(),
         app.stop.clone(),
         app.client.clone(),
         app.url("/v1/coupon/issue"),

@@ -18,12 +18,12 @@ use crate::helpers::{
 /// A second instance of `first`'s service: same database, same Redis prefix, no writer of its own.
 async fn second_instance(first: &TestApp, sold_out_memory_ms: u64) -> TestApp {
     let (db, prefix) = (
-        first.settings.database_url.clone(),
-        first.settings.redis_key_prefix.clone(),
+        first.settings.connections.database.url.clone(),
+        first.settings.connections.redis_key_prefix.clone(),
     );
     spawn_app_with(move |s| {
-        s.database_url = db;
-        s.redis_key_prefix = prefix;
+        s.connections.database.url = db;
+        s.connections.redis_key_prefix = prefix;
         s.sold_out_memory_ms = sold_out_memory_ms;
         s.writer_enabled = false;
     })

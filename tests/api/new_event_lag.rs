@@ -33,8 +33,8 @@ enum Writer {
 async fn two_instances(redis_url: Option<String>, writer: Writer) -> (TestApp, TestApp) {
     let production = move |s: &mut Settings, runs: bool| {
         if let Some(url) = &redis_url {
-            s.redis_url = url.clone();
-            s.redis_cluster_nodes = None;
+            s.connections.redis_url = url.clone();
+            s.connections.redis_cluster_nodes = None;
         }
         // The default: a blocked read lasts this long unless woken.
         s.writer_block_ms = 1000;

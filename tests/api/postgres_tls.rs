@@ -71,8 +71,8 @@ async fn run(database_url: &str, args: &[&str]) -> Output {
     let settings = test_settings();
     let env = [
         ("DATABASE_URL", database_url.to_owned()),
-        ("REDIS_URL", settings.redis_url),
-        ("REDIS_KEY_PREFIX", settings.redis_key_prefix),
+        ("REDIS_URL", settings.connections.redis_url),
+        ("REDIS_KEY_PREFIX", settings.connections.redis_key_prefix),
         ("LISTEN_ADDR", "127.0.0.1:0".to_owned()),
     ];
     cli(&env, args).await
@@ -94,7 +94,7 @@ async fn the_service_issues_and_stores_over_tls_in_every_mode() {
     ] {
         // A database that does not exist yet: the connection that creates it uses TLS too.
         let database_url = url(&pg, "127.0.0.1", &tls);
-        let app = spawn_app_with(|s| s.database_url = database_url.clone()).await;
+        let app = spawn_app_with(|s| s.connections.database.url = database_url.clone()).await;
         let event = app.open_event(100).await;
         for user in users("tls", 3) {
             assert_eq!(app.issue(&event, &user).await.status(), StatusCode::CREATED, "{tls}");

@@ -34,11 +34,7 @@ pub fn args_for(s: Settings) -> ReconcileArgs {
         day: None,
         repair: false,
         stuck_after_secs: 60,
-        redis_url: s.redis_url,
-        redis_cluster_nodes: s.redis_cluster_nodes,
-        redis_tls: s.redis_tls,
-        database_url: s.database_url,
-        redis_key_prefix: s.redis_key_prefix,
+        connections: s.connections,
         day_key_ttl_hours: s.day_key_ttl_hours,
     }
 }
@@ -58,9 +54,9 @@ fn run_binary(args: &ReconcileArgs, extra: &[&str]) -> (i32, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_coupon-issuer"))
         .arg("reconcile")
         .args(extra)
-        .env("REDIS_URL", &args.redis_url)
-        .env("DATABASE_URL", &args.database_url)
-        .env("REDIS_KEY_PREFIX", &args.redis_key_prefix)
+        .env("REDIS_URL", &args.connections.redis_url)
+        .env("DATABASE_URL", &args.connections.database.url)
+        .env("REDIS_KEY_PREFIX", &args.connections.redis_key_prefix)
         .env("RUST_LOG", "warn")
         .output()
         .expect("the binary runs");

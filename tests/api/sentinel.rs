@@ -36,8 +36,8 @@ impl Primaries for OwnSentinels {
 async fn issues_and_stores_through_the_sentinels_primary() {
     let sentinels = OwnSentinels::start();
     let app = spawn_app_with(|s| {
-        s.redis_url = sentinels.url();
-        s.redis_cluster_nodes = None;
+        s.connections.redis_url = sentinels.url();
+        s.connections.redis_cluster_nodes = None;
         // A correctness test on a loaded machine: give Redis time rather than count 503s.
         s.redis_timeout_ms = 5000;
         s.redis_wait_replicas = 1;
@@ -95,7 +95,7 @@ async fn an_unknown_master_or_no_sentinel_stops_the_start_in_one_line() {
         (sentinels.url_for("nope"), "knows a master named \"nope\""),
         (nobody, "answered"),
     ] {
-        let database_url = settings.database_url.clone();
+        let database_url = settings.connections.database.url.clone();
         let out = tokio::task::spawn_blocking(move || {
             Command::new(env!("CARGO_BIN_EXE_coupon-issuer"))
                 .arg("serve")
@@ -154,8 +154,8 @@ async fn an_acl_user_in_the_url_is_used_on_the_named_primary() {
         .url()
         .replacen("redis+sentinel://", "redis+sentinel://shop:shop-secret@", 1);
     let app = spawn_app_with(|s| {
-        s.redis_url = url;
-        s.redis_cluster_nodes = None;
+        s.connections.redis_url = url;
+        s.connections.redis_cluster_nodes = None;
         s.redis_timeout_ms = 5000;
     })
     .await;
@@ -180,9 +180,9 @@ async fn issues_and_stores_through_sentinels_over_tls() {
     let sentinels = OwnSentinels::start_tls(&certs.dir.0);
     assert!(sentinels.url().starts_with("rediss+sentinel://"), "{}", sentinels.url());
     let app = spawn_app_with(|s| {
-        s.redis_url = sentinels.url();
-        s.redis_cluster_nodes = None;
-        s.redis_tls.ca_file = Some(certs.ca());
+        s.connections.redis_url = sentinels.url();
+        s.connections.redis_cluster_nodes = None;
+        s.connections.redis_tls.ca_file = Some(certs.ca());
         s.redis_timeout_ms = 5000;
     })
     .await;

@@ -27,9 +27,9 @@ impl Drop for Garbage {
 async fn refused(args: &[&str], setting: &'static str, value: &str) -> String {
     let s = test_settings();
     let mut env = vec![
-        ("DATABASE_URL", s.database_url),
-        ("REDIS_URL", s.redis_url),
-        ("REDIS_KEY_PREFIX", s.redis_key_prefix),
+        ("DATABASE_URL", s.connections.database.url),
+        ("REDIS_URL", s.connections.redis_url),
+        ("REDIS_KEY_PREFIX", s.connections.redis_key_prefix),
         ("LISTEN_ADDR", "127.0.0.1:0".to_owned()),
         ("RUST_BACKTRACE", "1".to_owned()),
     ];
@@ -75,7 +75,7 @@ async fn an_unparseable_redis_url_is_one_line() {
 
 #[tokio::test]
 async fn a_missing_root_certificate_is_one_line() {
-    let base = test_settings().database_url;
+    let base = test_settings().connections.database.url;
     let url = format!("{base}?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem");
     for args in WITH_DATABASE {
         let line = refused(args, "DATABASE_URL", &url).await;
@@ -89,7 +89,7 @@ async fn a_missing_root_certificate_is_one_line() {
 #[tokio::test]
 async fn a_root_certificate_that_is_not_pem_is_one_line() {
     let garbage = Garbage::new();
-    let base = test_settings().database_url;
+    let base = test_settings().connections.database.url;
     let url = format!("{base}?sslmode=verify-ca&sslrootcert={}", garbage.0.display());
     for args in WITH_DATABASE {
         let line = refused(args, "DATABASE_URL", &url).await;

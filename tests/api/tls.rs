@@ -46,9 +46,9 @@ fn trusting(certs: &TestCerts) -> RedisTls {
 /// The service on Redis at `url` with `tls`, its writer running.
 async fn spawn_on(url: String, tls: RedisTls) -> TestApp {
     spawn_app_with(|s| {
-        s.redis_url = url;
-        s.redis_cluster_nodes = None;
-        s.redis_tls = tls;
+        s.connections.redis_url = url;
+        s.connections.redis_cluster_nodes = None;
+        s.connections.redis_tls = tls;
     })
     .await
 }
@@ -135,11 +135,11 @@ async fn reconcile_and_the_cli_work_over_tls() {
 /// What the CLI needs to reach an app's Redis (over TLS) and database.
 fn cli_env(s: &Settings) -> Vec<(&'static str, String)> {
     let mut env = vec![
-        ("DATABASE_URL", s.database_url.clone()),
-        ("REDIS_URL", s.redis_url.clone()),
-        ("REDIS_KEY_PREFIX", s.redis_key_prefix.clone()),
+        ("DATABASE_URL", s.connections.database.url.clone()),
+        ("REDIS_URL", s.connections.redis_url.clone()),
+        ("REDIS_KEY_PREFIX", s.connections.redis_key_prefix.clone()),
     ];
-    if let Some(ca) = &s.redis_tls.ca_file {
+    if let Some(ca) = &s.connections.redis_tls.ca_file {
         env.push(("REDIS_TLS_CA_FILE", ca.display().to_string()));
     }
     env
@@ -223,7 +223,11 @@ async fn mutual_tls_needs_the_client_certificate() {
 /// The service as a process on `redis` with `extra` settings, sharing this run's Postgres.
 fn service_on(redis: &OwnRedis, extra: &[(&'static str, String)]) -> Service {
     let s = test_settings();
-    let mut env = service_env(&redis.url(), &s.database_url, &s.redis_key_prefix);
+    let mut env = service_env(
+        &redis.url(),
+        &s.connections.database.url,
+        &s.connections.redis_key_prefix,
+    );
     env.extend(extra.iter().cloned());
     start_service(&env)
 }

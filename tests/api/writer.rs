@@ -94,8 +94,10 @@ async fn a_crash_between_commit_and_ack_stores_nothing_twice() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn issuing_goes_on_while_postgres_is_down_and_the_writer_catches_up() {
-    let proxy = Proxy::start(postgres_addr(&crate::helpers::test_settings().database_url)).await;
-    let app = spawn_app_with(|s| s.database_url = database_url_via_port(&s.database_url, proxy.port)).await;
+    let proxy = Proxy::start(postgres_addr(&crate::helpers::test_settings().connections.database.url)).await;
+    let app =
+        spawn_app_with(|s| s.connections.database.url = database_url_via_port(&s.connections.database.url, proxy.port))
+            .await;
     let event = app.open_event(1000).await;
     everyone_gets_one(&app, &event, &users("before", 20)).await;
     assert_eq!(app.wait_for_stored(&event, 20, Duration::from_secs(10)).await.len(), 20);
