@@ -3,12 +3,12 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Subcommand};
 use coupon_issuer::telemetry;
 use coupon_lab::compare::CompareArgs;
 use coupon_lab::{LabServer, ServeSettings};
 
-#[derive(Parser)]
+#[derive(clap::Parser)]
 #[command(
     version,
     about = "The strategy lab: eight ways to hand out a limited coupon, side by side"
@@ -29,7 +29,14 @@ enum Command {
 #[tokio::main]
 async fn main() -> ExitCode {
     telemetry::init();
-    let result = match Cli::parse().command {
+    let matches = Cli::command()
+        .mut_subcommand("serve", coupon_lab::settings::with_lab_defaults)
+        .get_matches();
+    let command = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli.command,
+        Err(e) => e.exit(),
+    };
+    let result = match command {
         Command::Serve(settings) => serve(settings).await,
         Command::Compare(args) => coupon_lab::compare::run(args).await,
     };

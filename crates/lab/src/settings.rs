@@ -5,7 +5,19 @@
 use std::time::Duration;
 
 use clap::Args;
-use coupon_issuer::redis_target::{RedisTarget, RedisTls, TargetError};
+use coupon_issuer::config::Connections;
+use coupon_issuer::redis_target::{RedisTarget, TargetError};
+
+/// The lab's default database: one of its own, beside the service's `coupon_issuer`. Its tables
+/// live in the schema `lab` wherever they are, but a lab left at its defaults should not even add
+/// that schema to the service's database.
+pub const LAB_DATABASE: &str = "postgres://postgres@127.0.0.1:5432/coupon_issuer_lab";
+
+/// `serve`'s arguments with the lab's own database default: the flattened [`Connections`] carry
+/// the service's.
+pub fn with_lab_defaults(serve: clap::Command) -> clap::Command {
+    serve.mut_arg("database_url", |arg| arg.default_value(LAB_DATABASE))
+}
 
 /// Where the lab serves and what it connects to.
 #[derive(Debug, Clone, Args)]
@@ -14,25 +26,11 @@ pub struct ServeSettings {
     #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8090")]
     pub listen_addr: String,
 
-    /// redis://, rediss:// (TLS), redis+sentinel:// or redis+cluster:// URL, as the service's.
-    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
-    pub redis_url: String,
-
+    /// Redis, Postgres and the key prefix: the service's own settings (`REDIS_URL`,
+    /// `REDIS_TLS_*`, `REDIS_CLUSTER_NODES`, `DATABASE_URL`, `REDIS_KEY_PREFIX`), so one
+    /// environment can start either. Only `DATABASE_URL`'s default differs (see [`LAB_DATABASE`]).
     #[command(flatten)]
-    pub redis_tls: RedisTls,
-
-    /// Comma-separated seed nodes of a Redis Cluster (instead of REDIS_URL's one node).
-    #[arg(long, env = "REDIS_CLUSTER_NODES")]
-    pub redis_cluster_nodes: Option<String>,
-
-    /// The lab's Postgres database (created if missing). Its tables live in the schema `lab`,
-    /// so it may be the service's database; by default it is a database of its own.
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/coupon_issuer_lab"
-    )]
-    pub database_url: String,
+    pub connections: Connections,
 
     /// Postgres pool size (the same for every strategy, so that they compare fairly).
     #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 10)]
@@ -41,10 +39,6 @@ pub struct ServeSettings {
     /// Bearer token for `PUT /v1/lab/coupons/{id}`; unset, every PUT answers 401.
     #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
-
-    /// Prefix of the lab's Redis keys (`<prefix>:lab:{<coupon>}:...`).
-    #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "coupon")]
-    pub redis_key_prefix: String,
 
     /// How long a Redis call may take before the request answers 503, in ms.
     #[arg(long, env = "REDIS_TIMEOUT_MS", default_value_t = 1000)]
@@ -67,12 +61,16 @@ impl ServeSettings {
             #[command(flatten)]
             settings: ServeSettings,
         }
-        let only: Only = clap::Parser::parse_from(["coupon-lab"]);
-        only.settings
+        use clap::{CommandFactory, FromArgMatches};
+        let matches = with_lab_defaults(Only::command()).get_matches_from(["coupon-lab"]);
+        match Only::from_arg_matches(&matches) {
+            Ok(only) => only.settings,
+            Err(e) => e.exit(),
+        }
     }
 
     pub fn redis_target(&self) -> Result<RedisTarget, TargetError> {
-        RedisTarget::parse(&self.redis_url, self.redis_cluster_nodes.as_deref(), &self.redis_tls)
+        self.connections.redis_target()
     }
 
     pub fn redis_timeout(&self) -> Duration {

@@ -40,7 +40,8 @@ impl LabServer {
         // Both servers' settings are parsed before anything connects: a mistake stops the start
         // at once, with one line that names the setting.
         let redis = settings.redis_target()?;
-        let db = store::connect_and_migrate(&settings.database_url, settings.database_max_connections).await?;
+        let db =
+            store::connect_and_migrate(&settings.connections.database.url, settings.database_max_connections).await?;
         tracing::info!(redis = %redis.describe(), "redis");
         redis
             .check(settings.redis_timeout().max(Duration::from_secs(1)))
@@ -49,7 +50,7 @@ impl LabServer {
             &settings.strategies,
             db.clone(),
             &redis,
-            &settings.redis_key_prefix,
+            &settings.connections.redis_key_prefix,
             settings.redis_timeout(),
         )?;
         let admin = AdminToken(settings.admin_token().map(str::to_owned));

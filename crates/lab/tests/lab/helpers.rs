@@ -60,8 +60,9 @@ pub fn test_settings() -> ServeSettings {
     let mut settings = ServeSettings::from_env();
     let unique = Uuid::new_v4().simple().to_string();
     settings.listen_addr = "127.0.0.1:0".into();
-    settings.database_url = database_url_named(&settings.database_url, &format!("coupon_test_lab_{unique}"));
-    settings.redis_key_prefix = format!("test-lab-{}", &unique[..12]);
+    let db = &mut settings.connections.database.url;
+    *db = database_url_named(db, &format!("coupon_test_lab_{unique}"));
+    settings.connections.redis_key_prefix = format!("test-lab-{}", &unique[..12]);
     settings.admin_token = Some(ADMIN_TOKEN.into());
     settings.http_workers = 2;
     settings
