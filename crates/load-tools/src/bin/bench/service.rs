@@ -126,7 +126,7 @@ impl Service {
     }
 }
 
-/// The bench's thin reference server (`examples/bench/thin.rs`), on the service's Redis and
+/// The bench's thin reference server (`src/bin/thin.rs`), on the service's Redis and
 /// key prefix, so it issues from the events the service publishes.
 pub struct Thin {
     _child: Child,
@@ -144,7 +144,12 @@ impl Thin {
             .stderr(Stdio::inherit())
             .kill_on_drop(true)
             .spawn()
-            .with_context(|| format!("cannot start {} (cargo build --release --example thin)", bin.display()))?;
+            .with_context(|| {
+                format!(
+                    "cannot start {} (cargo build --release -p coupon-load-tools --bin thin)",
+                    bin.display()
+                )
+            })?;
         let pid = child.id().context("the thin server exited at once")?;
         let deadline = Instant::now() + Duration::from_secs(30);
         while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
