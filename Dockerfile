@@ -11,14 +11,14 @@ WORKDIR /app
 
 # Dependencies first, in their own layer: build them against stub sources so that editing src/
 # does not rebuild every crate. Cargo refuses a manifest whose targets have no file, so every
-# [[bench]] and [[example]] in Cargo.toml gets an empty stub here too (the real ones are not in
-# the build context: only the binary is built). The workspace's other crates (crates/*: tests,
+# [[bench]] in Cargo.toml gets an empty stub here too (the real ones are not in the build
+# context: only the binary is built). The workspace's other crates (crates/*: tests,
 # lab, load tools) are not built, but Cargo reads their manifests, so each gets a stub library
 # and binary (they declare no target paths of their own, so stubs are all they need).
 COPY Cargo.toml Cargo.lock ./
 COPY crates ./crates
-RUN mkdir -p src benches examples/bench \
-    && for stub in src/main.rs benches/metrics_hot_path.rs examples/bench/main.rs; do \
+RUN mkdir -p src benches \
+    && for stub in src/main.rs benches/metrics_hot_path.rs; do \
         echo 'fn main() {}' > "$stub"; \
     done \
     && : > src/lib.rs \

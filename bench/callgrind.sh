@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Instructions per issue request, counted by callgrind: the release service, and the bench's
-# thin reference server (examples/bench/thin.rs) doing the same issue path, on one Redis and one
+# thin reference server (crates/load-tools/src/bin/thin.rs) doing the same issue path, on one Redis and one
 # event. Wall-clock CPU wobbles on a shared machine; instruction counts repeat run to run, so
 # this is what judges a change to the hot path (see docs/performance.md).
 #
@@ -8,7 +8,8 @@
 #   N=5000 CONNS=16 bash bench/callgrind.sh
 #   ONLY=service bash bench/callgrind.sh  (or ONLY=thin); LOG=info for the service at the default level
 #
-# Needs `cargo build --release --bin coupon-issuer --example thin`, valgrind, python3, and the
+# Needs `cargo build --release -p coupon-issuer --bin coupon-issuer` and
+# `cargo build --release -p coupon-load-tools --bin thin`, valgrind, python3, and the
 # Postgres of scripts/lib/services.sh. Leaves the callgrind files in target/callgrind/ for
 # `callgrind_annotate --inclusive=yes target/callgrind/service.out | head -60`.
 set -euo pipefail
@@ -19,7 +20,7 @@ CONNS=${CONNS:-8}
 WARMUP=${WARMUP:-300}
 ONLY=${ONLY:-}
 BIN=${BIN:-target/release/coupon-issuer}
-THIN=${THIN:-target/release/examples/thin}
+THIN=${THIN:-target/release/thin}
 OUT=target/callgrind
 mkdir -p "$OUT"
 PG=${PG_URL:-postgres://postgres@127.0.0.1:5432}

@@ -10,8 +10,9 @@ use coupon_issuer::config::Settings;
 use coupon_issuer::issuing::{Issuer, Keys};
 use coupon_issuer::startup::{Application, StopHandle};
 use coupon_issuer::writer::Writer;
+use coupon_test_support::{ApiClient, Discount, NewEvent};
 use reqwest::{Response, StatusCode};
-use serde_json::{Value, json};
+use serde_json::Value;
 use sqlx::PgPool;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
@@ -21,6 +22,8 @@ pub const ADMIN_TOKEN: &str = "test-admin-token";
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
+    /// The same client, as the shared API client with the admin token.
+    pub api: ApiClient,
     pub db: PgPool,
     pub issuer: Issuer,
     pub keys: Keys,
@@ -58,16 +61,18 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let issuer = app.state.issuer.clone();
     let stop = app.stop_handle();
     let task = tokio::spawn(app.run_until_stopped());
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        // Below actix's keep-alive (5 s): a connection the server may be closing is never
+        // reused, so a request is never lost to that race (hyper's IncompleteMessage), which
+        // a test starved of CPU for a few seconds otherwise meets.
+        .pool_idle_timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
     TestApp {
+        api: ApiClient::new(client.clone(), address.clone()).with_admin_token(ADMIN_TOKEN),
         address,
-        client: reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            // Below actix's keep-alive (5 s): a connection the server may be closing is never
-            // reused, so a request is never lost to that race (hyper's IncompleteMessage), which
-            // a test starved of CPU for a few seconds otherwise meets.
-            .pool_idle_timeout(Duration::from_secs(2))
-            .build()
-            .unwrap(),
+        client,
         db,
         keys: Keys::new(&settings.connections.redis_key_prefix),
         settings,
@@ -119,10 +124,9 @@ impl TestApp {
     /// handler (see [`never_handled`]), waiting twice as long each time: a spike of thousands of
     /// connections on a starved machine can meet several 408s in a row.
     pub async fn issue(&self, event_id: &str, user_id: &str) -> Response {
-        let body = json!({ "event_id": event_id, "user_id": user_id });
         let mut pause = Duration::from_millis(50);
         for _ in 0..8 {
-            let sent = self.client.post(self.url("/v1/coupon/issue")).json(&body).send().await;
+            let sent = self.api.issue(event_id, user_id).await;
             if !never_handled(&sent) {
                 return sent.unwrap_or_else(|e| panic!("issue request not sent: {e:?}"));
             }
@@ -140,10 +144,9 @@ impl TestApp {
     /// may be a 409 carrying the coupon that request issued. Panics when the budget runs out:
     /// the service stayed unavailable for that long, which no spike excuses.
     pub async fn issue_as_client(&self, event_id: &str, user_id: &str, retries: &AtomicUsize) -> Response {
-        let body = json!({ "event_id": event_id, "user_id": user_id });
         let mut last = String::new();
         for _ in 0..=RETRIES_PER_REQUEST {
-            let sent = self.client.post(self.url("/v1/coupon/issue")).json(&body).send().await;
+            let sent = self.api.issue(event_id, user_id).await;
             let wait = match sent {
                 Ok(response) if response.status() == StatusCode::SERVICE_UNAVAILABLE => {
                     let wait = retry_after(&response);
@@ -181,22 +184,12 @@ impl TestApp {
     }
 
     pub async fn post_event(&self, body: &Value) -> Response {
-        self.client
-            .post(self.url("/v1/events"))
-            .bearer_auth(ADMIN_TOKEN)
-            .json(body)
-            .send()
-            .await
-            .unwrap()
+        self.api.post_event(body).await.unwrap()
     }
 
     /// Creates an event and returns its id.
     pub async fn create_event(&self, body: Value) -> String {
-        let response = self.post_event(&body).await;
-        let status = response.status();
-        let created: Value = response.json().await.unwrap();
-        assert_eq!(status, StatusCode::CREATED, "{created}");
-        created["id"].as_str().unwrap().to_owned()
+        self.api.create_event(&body).await.unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// An event whose window is open all day, every day from yesterday on: open right now.
@@ -240,17 +233,18 @@ pub fn event_body(
     window: (&str, &str),
     daily_limit: u32,
 ) -> Value {
-    json!({
-        "name": "Half price",
-        "timezone": timezone,
-        "starts_on": starts_on.to_string(),
-        "ends_on": ends_on.to_string(),
-        "daily_open": window.0,
-        "daily_close": window.1,
-        "daily_limit": daily_limit,
-        "valid_days_after_end": 30,
-        "discount": { "kind": "percent", "value": 50 },
-    })
+    let event = NewEvent {
+        name: "Half price".into(),
+        timezone: timezone.into(),
+        starts_on,
+        ends_on,
+        daily_open: window.0.into(),
+        daily_close: window.1.into(),
+        daily_limit: daily_limit.into(),
+        valid_days_after_end: 30,
+        discount: Discount::Percent(50),
+    };
+    serde_json::to_value(event).unwrap()
 }
 
 pub fn today_utc() -> NaiveDate {
@@ -436,13 +430,6 @@ async fn spread(
 
 /// Waits until a service started as a process at `base` answers `/readyz` with 200 (30 s at most).
 pub async fn wait_until_ready(client: &reqwest::Client, base: &str) {
-    let started = std::time::Instant::now();
-    loop {
-        let status = client.get(format!("{base}/readyz")).send().await.map(|r| r.status());
-        if status.is_ok_and(|s| s == StatusCode::OK) {
-            return;
-        }
-        assert!(started.elapsed() < Duration::from_secs(30), "never became ready");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let api = ApiClient::new(client.clone(), base);
+    api.wait_until_ready(Duration::from_secs(30)).await.expect("ready");
 }

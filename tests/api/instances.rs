@@ -1,6 +1,7 @@
 //! The fault tests' servers (the `coupon-test-support` crate), and helpers to drive the service
 //! when it runs as a process.
 
+use coupon_test_support::{ApiClient, NewEvent};
 #[allow(unused_imports)]
 pub use coupon_test_support::{
     OwnCluster, OwnPostgres, OwnRedis, OwnSentinels, ServerTls, Service, TestCerts, free_port, primary_port_at,
@@ -30,23 +31,7 @@ pub fn service_env(redis_url: &str, database_url: &str, prefix: &str) -> Vec<(&'
 
 /// Creates an event open all day through `service`'s admin API; returns its id.
 pub async fn create_open_event(client: &reqwest::Client, service: &Service, daily_limit: u32) -> String {
-    use chrono::Duration as Days;
-    let today = crate::helpers::today_utc();
-    let body = crate::helpers::event_body(
-        "UTC",
-        today - Days::days(1),
-        today + Days::days(3),
-        ("00:00", "24:00"),
-        daily_limit,
-    );
-    let response = client
-        .post(service.url("/v1/events"))
-        .bearer_auth(crate::helpers::ADMIN_TOKEN)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), reqwest::StatusCode::CREATED);
-    let created: serde_json::Value = response.json().await.unwrap();
-    created["id"].as_str().unwrap().to_owned()
+    let api = ApiClient::new(client.clone(), service.url("")).with_admin_token(crate::helpers::ADMIN_TOKEN);
+    let event = NewEvent::open_now("Half price", daily_limit.into(), 3);
+    api.create_event(&event).await.unwrap_or_else(|e| panic!("{e}"))
 }

@@ -41,7 +41,7 @@ pub struct WrkRun<'a> {
 }
 
 pub async fn run(run: WrkRun<'_>) -> anyhow::Result<WrkFigures> {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/bench/scenario.lua");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../bench/scenario.lua");
     let mut command = Command::new("wrk");
     command
         .args(["-t2", &format!("-c{}", run.connections)])

@@ -17,7 +17,7 @@ use crate::wrk::{self, WrkFigures};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub enum Scenario {
     Spike,
-    /// The spike against the bench's thin reference server (`examples/bench/thin.rs`): the
+    /// The spike against the bench's thin reference server (`src/bin/thin.rs`): the
     /// same event, Redis and writer; what the service costs beyond it is the ratio printed.
     Thin,
     SoldOut,

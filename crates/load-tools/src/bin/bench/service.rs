@@ -1,19 +1,19 @@
-//! The service under test, as a real release process, and what it costs while it runs.
+//! The service under test, as a real release process, and what it costs while it runs. Its
+//! setup calls (events, counts) go through the shared API client; the load itself does not.
 
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use serde_json::{Value, json};
+use coupon_test_support::{ApiClient, NewEvent};
 use tokio::process::{Child, Command};
 
 pub struct Service {
     child: Child,
     pub pid: u32,
-    pub base: String,
-    pub token: String,
-    pub client: reqwest::Client,
+    /// The service's API, with its admin token.
+    pub api: ApiClient,
 }
 
 impl Service {
@@ -37,24 +37,9 @@ impl Service {
             .spawn()
             .with_context(|| format!("cannot start {}", bin.display()))?;
         let pid = child.id().context("service exited at once")?;
-        let service = Self {
-            child,
-            pid,
-            base: format!("http://127.0.0.1:{port}"),
-            token,
-            client: reqwest::Client::new(),
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let ready = service.client.get(format!("{}/readyz", service.base)).send().await;
-            if ready.is_ok_and(|r| r.status().is_success()) {
-                return Ok(service);
-            }
-            if Instant::now() > deadline {
-                bail!("the service did not become ready in 60 s");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let api = ApiClient::new(reqwest::Client::new(), format!("http://127.0.0.1:{port}")).with_admin_token(token);
+        api.wait_until_ready(Duration::from_secs(60)).await?;
+        Ok(Self { child, pid, api })
     }
 
     /// SIGTERM, then waits for the graceful stop (the writer drains first).
@@ -64,50 +49,22 @@ impl Service {
         Ok(())
     }
 
-    /// Creates an event open all day today (UTC) with `daily_limit`; returns its id.
+    /// Creates an event open all day from yesterday to tomorrow (UTC) with `daily_limit`;
+    /// returns its id.
     pub async fn open_event(&self, daily_limit: u64) -> anyhow::Result<String> {
-        let today = chrono::Utc::now().date_naive();
-        let body = json!({
-            "name": "bench", "timezone": "UTC",
-            "starts_on": (today - chrono::Days::new(1)).to_string(),
-            "ends_on": (today + chrono::Days::new(1)).to_string(),
-            "daily_open": "00:00", "daily_close": "24:00",
-            "daily_limit": daily_limit, "valid_days_after_end": 30,
-            "discount": { "kind": "percent", "value": 50 },
-        });
-        let created: Value = self
-            .client
-            .post(format!("{}/v1/events", self.base))
-            .bearer_auth(&self.token)
-            .json(&body)
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        created["id"].as_str().map(str::to_owned).context("no event id")
+        Ok(self
+            .api
+            .create_event(&NewEvent::open_now("bench", daily_limit, 1))
+            .await?)
     }
 
     pub async fn issue(&self, event: &str, user: &str) -> anyhow::Result<u16> {
-        let response = self
-            .client
-            .post(format!("{}/v1/coupon/issue", self.base))
-            .json(&json!({ "event_id": event, "user_id": user }))
-            .send()
-            .await?;
-        Ok(response.status().as_u16())
+        Ok(self.api.issue(event, user).await?.status().as_u16())
     }
 
     /// Today's issued count, as the service reports it.
     pub async fn issued(&self, event: &str) -> anyhow::Result<u64> {
-        let count: Value = self
-            .client
-            .get(format!("{}/v1/coupon/count?event_id={event}", self.base))
-            .send()
-            .await?
-            .json()
-            .await?;
-        count["issued"].as_u64().context("no issued count")
+        Ok(self.api.count(event).await?.issued)
     }
 }
 
@@ -120,13 +77,13 @@ pub struct Target {
 impl Service {
     pub fn target(&self) -> Target {
         Target {
-            base: self.base.clone(),
+            base: self.api.base().to_owned(),
             pid: self.pid,
         }
     }
 }
 
-/// The bench's thin reference server (`examples/bench/thin.rs`), on the service's Redis and
+/// The bench's thin reference server (`src/bin/thin.rs`), on the service's Redis and
 /// key prefix, so it issues from the events the service publishes.
 pub struct Thin {
     _child: Child,
@@ -144,7 +101,12 @@ impl Thin {
             .stderr(Stdio::inherit())
             .kill_on_drop(true)
             .spawn()
-            .with_context(|| format!("cannot start {} (cargo build --release --example thin)", bin.display()))?;
+            .with_context(|| {
+                format!(
+                    "cannot start {} (cargo build --release -p coupon-load-tools --bin thin)",
+                    bin.display()
+                )
+            })?;
         let pid = child.id().context("the thin server exited at once")?;
         let deadline = Instant::now() + Duration::from_secs(30);
         while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {

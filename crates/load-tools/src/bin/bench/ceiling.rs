@@ -12,7 +12,7 @@ use coupon_issuer::issuing::{Keys, publish_event};
 use coupon_issuer::redis_target::RedisTarget;
 use tokio::process::Command;
 
-pub const SCRIPT: &str = include_str!("../../lua/issue.lua");
+pub const SCRIPT: &str = include_str!("../../../../../lua/issue.lua");
 
 /// Which path of the script to measure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -263,7 +263,7 @@ impl Report {
             self.scenarios.iter().map(|(s, runs)| (s.name(), runs)).collect();
         json!({
             "build": "release",
-            "generator": { "closed_loop": format!("wrk -t2 -c{}", self.connections), "open_loop": "bench example (hyper)" },
+            "generator": { "closed_loop": format!("wrk -t2 -c{}", self.connections), "open_loop": "the bench's own (hyper)" },
             "connections": self.connections,
             "duration_s": self.duration,
             "runs": self.runs,

@@ -40,8 +40,8 @@ struct Args {
     /// The service binary, built in release mode.
     #[arg(long, default_value = "target/release/coupon-issuer")]
     service_bin: PathBuf,
-    /// The thin reference server (`examples/bench/thin.rs`), built in release mode.
-    #[arg(long, default_value = "target/release/examples/thin")]
+    /// The thin reference server (`src/bin/thin.rs`), built in release mode.
+    #[arg(long, default_value = "target/release/thin")]
     thin_bin: PathBuf,
     #[arg(long, default_value_t = 3)]
     runs: usize,
@@ -130,7 +130,7 @@ async fn main() -> anyhow::Result<()> {
         for run in 1..=args.runs {
             let event = service.open_event(100_000_000).await?;
             let figures = open_loop::OpenLoop {
-                addr: service.base.trim_start_matches("http://").to_owned(),
+                addr: service.api.base().trim_start_matches("http://").to_owned(),
                 event,
                 rate: max / 2.0,
                 duration: Duration::from_secs(args.duration),

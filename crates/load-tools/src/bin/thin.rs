@@ -88,7 +88,7 @@ async fn main() -> anyhow::Result<()> {
     let client = redis::Client::open(env("REDIS_URL")?)?;
     let thin = web::Data::new(Thin {
         redis: client.get_multiplexed_async_connection().await?,
-        script: redis::Script::new(include_str!("../../lua/issue.lua")),
+        script: redis::Script::new(include_str!("../../../../lua/issue.lua")),
         prefix: env("REDIS_KEY_PREFIX").unwrap_or_else(|_| "coupon".into()),
     });
     HttpServer::new(move || {

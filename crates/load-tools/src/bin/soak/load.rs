@@ -5,7 +5,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use coupon_test_support::ApiClient;
+use serde_json::Value;
 
 use crate::USERS;
 
@@ -19,8 +20,8 @@ pub type Shown = (u16, String, String);
 
 /// What the load and the faults share.
 pub struct Ctx {
-    pub client: reqwest::Client,
-    pub ports: [u16; 2],
+    /// The two instances, sharing one connection pool.
+    pub instances: [ApiClient; 2],
     /// Every drop's event, in order.
     pub events: Vec<String>,
     /// Drops started so far.
@@ -41,10 +42,9 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    pub fn new(client: reqwest::Client, ports: [u16; 2], events: Vec<String>) -> Self {
+    pub fn new(instances: [ApiClient; 2], events: Vec<String>) -> Self {
         Self {
-            client,
-            ports,
+            instances,
             events,
             started: AtomicUsize::new(0),
             stop: AtomicBool::new(false),
@@ -76,13 +76,7 @@ async fn ask(ctx: &Ctx, instance: usize, event: &str, user: &str) -> bool {
         ctx.in_flight.fetch_sub(1, Ordering::SeqCst);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let url = format!("http://127.0.0.1:{}/v1/coupon/issue", ctx.ports[instance]);
-    let sent = ctx
-        .client
-        .post(url)
-        .json(&json!({ "event_id": event, "user_id": user }))
-        .send()
-        .await;
+    let sent = ctx.instances[instance].issue(event, user).await;
     let (label, coupon, done) = match sent {
         Err(e) if e.is_timeout() => ("timeout".to_string(), None, false),
         Err(_) => ("connection error".to_string(), None, false),

@@ -24,11 +24,9 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::Context;
-use chrono::{Duration as Days, Utc};
-use serde_json::json;
 
 use crate::load::Ctx;
-use coupon_test_support::{OwnPostgres, OwnRedis, Service, free_port};
+use coupon_test_support::{ApiClient, NewEvent, OwnPostgres, OwnRedis, Service, free_port};
 
 pub const ADMIN_TOKEN: &str = "soak-admin-token";
 pub const PREFIX: &str = "coupon";
@@ -60,13 +58,17 @@ async fn main() -> anyhow::Result<()> {
         .timeout(Duration::from_secs(10))
         .pool_max_idle_per_host(4096)
         .build()?;
-    // Every drop's event exists before the faults begin: creating one needs Postgres.
+    let apis = ports
+        .map(|port| ApiClient::new(client.clone(), format!("http://127.0.0.1:{port}")).with_admin_token(ADMIN_TOKEN));
+    // Every drop's event exists before the faults begin: creating one needs Postgres. Each is
+    // open all day, every day from yesterday to two days ahead.
     let drops = (minutes * 80.0) as usize + 10;
     let mut events = Vec::with_capacity(drops);
     for n in 0..drops {
-        events.push(create_event(&client, ports[0], n).await?);
+        let drop = NewEvent::open_now(format!("Soak drop {n}"), LIMIT.into(), 2);
+        events.push(apis[0].create_event(&drop).await?);
     }
-    let ctx = Arc::new(Ctx::new(client, ports, events));
+    let ctx = Arc::new(Ctx::new(apis, events));
 
     let load = tokio::spawn(load::run_drops(ctx.clone()));
     let burst = tokio::spawn(load::overload_bursts(ctx.clone()));
@@ -114,29 +116,4 @@ fn args() -> anyhow::Result<(f64, PathBuf)> {
         }
     }
     Ok((minutes, bin))
-}
-
-/// An event open all day, every day from yesterday: drop `n`.
-async fn create_event(client: &reqwest::Client, port: u16, n: usize) -> anyhow::Result<String> {
-    let today = Utc::now().date_naive();
-    let body = json!({
-        "name": format!("Soak drop {n}"),
-        "timezone": "UTC",
-        "starts_on": (today - Days::days(1)).to_string(),
-        "ends_on": (today + Days::days(2)).to_string(),
-        "daily_open": "00:00", "daily_close": "24:00",
-        "daily_limit": LIMIT,
-        "valid_days_after_end": 30,
-        "discount": {"kind": "percent", "value": 50},
-    });
-    let created: serde_json::Value = client
-        .post(format!("http://127.0.0.1:{port}/v1/events"))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&body)
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    Ok(created["id"].as_str().context("event id")?.to_owned())
 }
