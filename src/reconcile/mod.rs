@@ -38,7 +38,7 @@ pub struct ReconcileArgs {
     #[arg(long, value_parser = |s: &str| parse_day(s).ok_or("must be a date \"YYYY-MM-DD\""))]
     pub day: Option<NaiveDate>,
 
-    /// Repair what can be repaired safely (see the README), then compare again.
+    /// Repair what can be repaired safely (see docs/operations.md, "Reconciliation"), then compare again.
     #[arg(long)]
     pub repair: bool,
 

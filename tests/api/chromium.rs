@@ -75,7 +75,7 @@ pub async fn dump_dom(url: &str) -> String {
 }
 
 /// A PNG screenshot of the page, `width` x `height`.
-#[allow(dead_code)] // used by the README's screenshot (see swagger.rs)
+#[allow(dead_code)] // used by docs/api.md's screenshot (see openapi.rs)
 pub async fn screenshot(url: &str, path: &Path, width: u32, height: u32) {
     let shot = format!("--screenshot={}", path.display());
     let size = format!("--window-size={width},{height}");

@@ -191,7 +191,7 @@ pub async fn kill_the_primary_mid_spike(mut cluster: impl Primaries, wait_replic
             s.redis_wait_replicas = wait_replicas;
             // No more in flight than this debug build finishes within the Redis timeout (about
             // 1,500 requests/s x 0.5 s, less for a walk over buckets), or the 503s outlast the
-            // failover by minutes (README, "A retry storm can outlast the failover").
+            // failover by minutes (docs/scaling.md, "A retry storm can outlast the failover").
             // TEST_KILL_MAX_IN_FLIGHT overrides it, to measure another value.
             s.max_in_flight = std::env::var("TEST_KILL_MAX_IN_FLIGHT").map_or(256, |m| m.parse().unwrap());
         })
@@ -211,7 +211,7 @@ pub async fn kill_the_primary_mid_spike(mut cluster: impl Primaries, wait_replic
 
     // Users arrive one every millisecond for 3 s; each retries a 503 as clients do, after its
     // Retry-After (1 s, plus up to as long again at random), backing off on repeated 503s. Retried after 50 ms, as before, the
-    // storm outlived the failover by minutes on a loaded machine (README, "A retry storm can
+    // storm outlived the failover by minutes on a loaded machine (docs/scaling.md, "A retry storm can
     // outlast the failover"): every admitted request outwaited its own timeout.
     let unavailable = Arc::new(AtomicU64::new(0));
     let dropped = Arc::new(AtomicU64::new(0));

@@ -170,10 +170,10 @@ async fn swagger_ui_renders_every_operation_in_headless_chromium() {
     assert!(dom.contains("coupon-issuer"), "the title is rendered");
 }
 
-/// Takes the README's screenshot of the Swagger page from a real run:
+/// Takes docs/api.md's screenshot of the Swagger page from a real run:
 /// `cargo test --test api readme_screenshot -- --ignored`.
 #[tokio::test]
-#[ignore = "writes docs/swagger.png; run by hand to refresh the README's screenshot"]
+#[ignore = "writes docs/swagger.png; run by hand to refresh docs/api.md's screenshot"]
 async fn readme_screenshot_of_swagger_ui() {
     let app = spawn_app().await;
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/swagger.png");

@@ -1,4 +1,4 @@
-//! What `compare` writes: a Markdown table (stdout, pasteable into the README), JSON, and an
+//! What `compare` writes: a Markdown table (stdout, pasteable into docs/lab.md), JSON, and an
 //! SVG chart.
 //!
 //! The chart is written by hand: two panels of horizontal bars are forty lines of SVG, where a
