@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use coupon_issuer::config::{Database, Settings};
 use coupon_issuer::startup::Application;
-use coupon_issuer::{cli, store, telemetry};
+use coupon_issuer::{cli, startup, store, telemetry};
 
 #[derive(Parser)]
 #[command(version, about = "Limited, first-come coupons for flash sales")]
@@ -111,27 +111,11 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let app = Application::build(settings).await?;
     let stop = app.stop_handle();
     tokio::spawn(async move {
-        wait_for_signal().await;
+        startup::wait_for_signal().await;
         tracing::info!("signal received: finishing requests in flight");
         stop.stop().await;
     });
     app.run_until_stopped().await?;
     tracing::info!("stopped");
     Ok(())
-}
-
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let ctrl_c = tokio::signal::ctrl_c();
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = ctrl_c => {}
-                _ = term.recv() => {}
-            }
-        }
-        Err(_) => {
-            let _ = ctrl_c.await;
-        }
-    }
 }

@@ -224,3 +224,21 @@ impl crate::writer::EventSource for Catalog {
         Catalog::changes(self)
     }
 }
+
+/// Ctrl-C or SIGTERM (what `docker stop`, Kubernetes and process managers send): the signal to
+/// stop gracefully. Shared with the lab's server, which stops the same way.
+pub async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let ctrl_c = tokio::signal::ctrl_c();
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = ctrl_c.await;
+        }
+    }
+}

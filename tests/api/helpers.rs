@@ -10,7 +10,7 @@ use coupon_issuer::config::Settings;
 use coupon_issuer::issuing::{Issuer, Keys};
 use coupon_issuer::startup::{Application, StopHandle};
 use coupon_issuer::writer::Writer;
-use coupon_test_support::{ApiClient, Discount, NewEvent};
+use coupon_test_support::{ApiClient, Discount, NewEvent, database_url_named};
 use reqwest::{Response, StatusCode};
 use serde_json::Value;
 use sqlx::PgPool;
@@ -98,15 +98,6 @@ pub fn test_settings() -> Settings {
     settings.http_workers = 2;
     settings.shutdown_timeout_secs = 5;
     settings
-}
-
-/// The same server, another database.
-pub fn database_url_named(url: &str, name: &str) -> String {
-    let without_query = url.split('?').next().unwrap_or(url);
-    let (server, _) = without_query
-        .rsplit_once('/')
-        .expect("DATABASE_URL has a database name");
-    format!("{server}/{name}")
 }
 
 impl TestApp {

@@ -54,25 +54,9 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
     let server = LabServer::build(settings).await?;
     let stop = server.stop_handle();
     tokio::spawn(async move {
-        wait_for_signal().await;
+        coupon_issuer::startup::wait_for_signal().await;
         tracing::info!("signal received: finishing requests in flight");
-        stop.stop().await;
+        stop.stop(true).await;
     });
     server.run_until_stopped().await
-}
-
-/// Ctrl-C or SIGTERM (what `docker stop` and process managers send).
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
 }

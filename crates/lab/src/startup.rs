@@ -23,18 +23,6 @@ pub struct LabServer {
     pub db: PgPool,
 }
 
-/// Stops a running [`LabServer`] gracefully: stop accepting, finish requests in flight.
-#[derive(Clone)]
-pub struct StopHandle {
-    server: ServerHandle,
-}
-
-impl StopHandle {
-    pub async fn stop(&self) {
-        self.server.stop(true).await;
-    }
-}
-
 impl LabServer {
     pub async fn build(settings: ServeSettings) -> anyhow::Result<Self> {
         // Both servers' settings are parsed before anything connects: a mistake stops the start
@@ -82,10 +70,10 @@ impl LabServer {
         self.port
     }
 
-    pub fn stop_handle(&self) -> StopHandle {
-        StopHandle {
-            server: self.server.handle(),
-        }
+    /// Stops the server: `stop(true)` stops accepting and lets requests in flight finish (the
+    /// lab has no writer to drain, so actix's own handle is all it needs).
+    pub fn stop_handle(&self) -> ServerHandle {
+        self.server.handle()
     }
 
     /// Serves until stopped.

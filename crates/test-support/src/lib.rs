@@ -31,3 +31,13 @@ pub use tls::TestCerts;
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
+
+/// The same Postgres server as `url`, another database: how each test gets a database of its own
+/// (any query string, such as TLS options, is dropped with the old name).
+pub fn database_url_named(url: &str, name: &str) -> String {
+    let without_query = url.split('?').next().unwrap_or(url);
+    let (server, _) = without_query
+        .rsplit_once('/')
+        .expect("DATABASE_URL has a database name");
+    format!("{server}/{name}")
+}

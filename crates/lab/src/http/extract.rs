@@ -6,18 +6,15 @@ use std::pin::Pin;
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
-use futures_util::StreamExt;
+use actix_web::{FromRequest, HttpRequest, web};
+use coupon_issuer::http::ApiError;
 use serde::de::DeserializeOwned;
 use subtle::ConstantTimeEq;
 
 use crate::error::LabError;
 
-/// The largest request body accepted: every body of the lab is a few dozen bytes.
-pub const MAX_BODY_BYTES: usize = 4096;
-
-/// A JSON request body, parsed into `T` by the service's parser (which names the field at
-/// fault).
+/// A JSON request body, read by the service's own extractor (JSON only, at most 4 KiB, the field
+/// at fault named), so the lab's bodies are refused exactly as the service's are.
 pub struct JsonBody<T>(pub T);
 
 impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
@@ -25,26 +22,18 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, LabError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let is_json = req.mime_type().ok().flatten().is_some_and(|m| {
-            m.type_() == "application" && (m.subtype() == "json" || m.suffix().is_some_and(|s| s == "json"))
-        });
-        let mut payload = payload.take();
-        Box::pin(async move {
-            if !is_json {
-                return Err(LabError::UnsupportedMediaType);
-            }
-            let mut body = web::BytesMut::new();
-            while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|_| LabError::InvalidRequest("the request body could not be read".into()))?;
-                if body.len() + chunk.len() > MAX_BODY_BYTES {
-                    return Err(LabError::PayloadTooLarge(MAX_BODY_BYTES));
-                }
-                body.extend_from_slice(&chunk);
-            }
-            coupon_issuer::http::parse_json(&body)
-                .map(JsonBody)
-                .map_err(|e| LabError::InvalidRequest(e.to_string()))
-        })
+        let body = coupon_issuer::http::JsonBody::<T>::from_request(req, payload);
+        Box::pin(async move { body.await.map(|body| JsonBody(body.0)).map_err(refused_body) })
+    }
+}
+
+/// The service's refusals of a body, in the lab's codes (the same codes: `invalid_request`,
+/// `payload_too_large`, `unsupported_media_type`).
+fn refused_body(e: ApiError) -> LabError {
+    match e {
+        ApiError::UnsupportedMediaType => LabError::UnsupportedMediaType,
+        ApiError::PayloadTooLarge(limit) => LabError::PayloadTooLarge(limit),
+        other => LabError::InvalidRequest(other.to_string()),
     }
 }
 

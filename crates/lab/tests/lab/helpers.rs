@@ -4,9 +4,10 @@
 
 use std::time::Duration;
 
+use actix_web::dev::ServerHandle;
 use coupon_lab::LabServer;
 use coupon_lab::ServeSettings;
-use coupon_lab::startup::StopHandle;
+use coupon_test_support::database_url_named;
 use reqwest::StatusCode;
 use serde_json::Value;
 use tokio::task::JoinHandle;
@@ -23,7 +24,7 @@ pub struct TestLab {
     pub client: reqwest::Client,
     /// The lab's database, for tests that look at its tables.
     pub db: sqlx::PgPool,
-    pub stop: StopHandle,
+    pub stop: ServerHandle,
     pub task: JoinHandle<anyhow::Result<()>>,
 }
 
@@ -68,19 +69,10 @@ pub fn test_settings() -> ServeSettings {
     settings
 }
 
-/// The same server, another database.
-fn database_url_named(url: &str, name: &str) -> String {
-    let without_query = url.split('?').next().unwrap_or(url);
-    let (server, _) = without_query
-        .rsplit_once('/')
-        .expect("DATABASE_URL has a database name");
-    format!("{server}/{name}")
-}
-
 impl TestLab {
     /// Stops the lab gracefully and waits until it has finished.
     pub async fn stop(self) -> anyhow::Result<()> {
-        self.stop.stop().await;
+        self.stop.stop(true).await;
         self.task.await?
     }
 
