@@ -1,6 +1,6 @@
 //! The OpenAPI schemas of an event definition's fields, built from the constants that
 //! `NewEvent::check` and the newtypes validate with, so the document and the service cannot
-//! drift apart (utoipa's attributes take only literals). tests/api/openapi.rs probes each bound:
+//! drift apart (utoipa's attributes take only literals). tests/api/openapi/bounds.rs probes each bound:
 //! a value at it is accepted, one past it refused.
 
 use utoipa::openapi::schema::SchemaType;

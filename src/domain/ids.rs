@@ -130,7 +130,7 @@ fn is_user_id_byte(b: u8) -> bool {
 
 // The OpenAPI schemas of the ids, written by hand so that their bounds are the constants the
 // parsers above use (utoipa's attributes take only literals): the document cannot drift from
-// what the service accepts. tests/api/openapi.rs probes each bound.
+// what the service accepts. tests/api/openapi/bounds.rs probes each bound.
 
 fn uuid_schema(description: &str, example: &str) -> RefOr<Schema> {
     ObjectBuilder::new()

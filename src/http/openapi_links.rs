@@ -3,7 +3,7 @@
 //! redeeming and listing the coupons issued, always with real ids.
 //!
 //! Written as one table rather than on each handler so the whole flow reads in one place;
-//! tests/api/openapi.rs checks that every link names an operation and parameters that exist.
+//! tests/api/openapi/mod.rs checks that every link names an operation and parameters that exist.
 
 use serde_json::{Value, json};
 
@@ -109,7 +109,7 @@ pub fn add(doc: &mut Value) {
             path.replace('~', "~0").replace('/', "~1"),
             method.to_lowercase()
         );
-        // A response the document lacks gets no link (tests/api/openapi.rs checks they all land).
+        // A response the document lacks gets no link (tests/api/openapi/mod.rs checks they all land).
         let Some(response) = doc.pointer_mut(&pointer) else {
             continue;
         };

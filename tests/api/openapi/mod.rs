@@ -11,9 +11,7 @@ use serde_json::Value;
 use crate::chromium;
 use crate::helpers::{TestApp, spawn_app};
 
-#[path = "openapi_bounds.rs"]
 mod bounds;
-#[path = "openapi_methods.rs"]
 mod methods;
 
 /// Routes the service serves that are not part of the API, so not in the document: the
