@@ -40,7 +40,7 @@ struct Args {
     /// The service binary, built in release mode.
     #[arg(long, default_value = "target/release/coupon-issuer")]
     service_bin: PathBuf,
-    /// The thin reference server (`src/bin/thin.rs`), built in release mode.
+    /// The thin reference server (`crates/load-tools/src/bin/thin.rs`), built in release mode.
     #[arg(long, default_value = "target/release/thin")]
     thin_bin: PathBuf,
     #[arg(long, default_value_t = 3)]

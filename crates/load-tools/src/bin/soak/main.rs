@@ -112,6 +112,10 @@ fn args() -> anyhow::Result<(f64, PathBuf)> {
         match arg.as_str() {
             "--minutes" => minutes = args.next().context("--minutes M")?.parse()?,
             "--bin" => bin = args.next().context("--bin PATH")?.into(),
+            "-h" | "--help" => {
+                println!("usage: soak [--minutes M] [--bin path/to/coupon-issuer]  (default: 3 minutes)");
+                std::process::exit(0);
+            }
             other => minutes = other.parse().context("usage: soak [--minutes M] [--bin PATH]")?,
         }
     }
