@@ -27,6 +27,9 @@ pub fn main(local: &Local, args: &[String]) -> u8 {
 
 impl Set for Cluster {
     const NOUN: &'static str = "cluster";
+    const WHOLE: &'static str = "cluster";
+    const NODE: &'static str = "node";
+    const NODE_FILE: &'static str = "nodes.conf";
     const URL_LABEL: &'static str = "";
     const PROCESS: &'static str = "node";
     const STOPPED: &'static str = "node on ";
@@ -83,13 +86,8 @@ impl Set for Cluster {
         Ok(())
     }
 
-    fn status(&self, out: &mut dyn Write) -> bool {
-        let ports = self.ports();
-        if ports.is_empty() {
-            let _ = writeln!(out, "no cluster in {}", self.nodes.dir.display());
-            return false;
-        }
-        for port in ports {
+    fn list(&self, out: &mut dyn Write) {
+        for port in self.ports() {
             let Some(pid) = self.nodes.pid(port) else {
                 let _ = writeln!(out, "{:<8} 127.0.0.1:{port}  not running", "down");
                 continue;
@@ -116,21 +114,10 @@ impl Set for Cluster {
             let role = if primary { "primary" } else { "replica" };
             let _ = writeln!(out, "{role:<8} {}  pid {pid} {what}", addr(me[0]));
         }
-        if self.healthy() {
-            let _ = writeln!(out, "healthy: {}", self.url().unwrap_or_default());
-            true
-        } else {
-            let _ = writeln!(out, "not healthy");
-            false
-        }
     }
 
-    fn check_node(&self, port: u16) -> Result<(), String> {
-        if self.nodes.node_dir(port).join("nodes.conf").is_file() {
-            Ok(())
-        } else {
-            Err(format!("no node {port} in {}", self.nodes.dir.display()))
-        }
+    fn healthy_summary(&self) -> Option<String> {
+        self.healthy().then(|| self.url().unwrap_or_default())
     }
 
     /// With its nodes.conf: a primary that failed over rejoins as a replica of the one that

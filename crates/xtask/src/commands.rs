@@ -12,8 +12,14 @@ use crate::nodes::{self, Nodes, Refused};
 
 /// What a cluster and a sentinel set each do their own way.
 pub trait Set {
-    /// What `start`'s messages call it ("cluster", "set").
+    /// What `start`'s messages call it ("cluster", "set"), and `status`'s ("cluster",
+    /// "sentinel set").
     const NOUN: &'static str;
+    const WHOLE: &'static str;
+    /// What `restart-node PORT` restarts ("node", "data node"), and the file in DIR/PORT/ that
+    /// makes one.
+    const NODE: &'static str;
+    const NODE_FILE: &'static str;
     /// Before the URL in `start`'s `ready:` message.
     const URL_LABEL: &'static str;
     /// What a process is called when it does not stop ("node", "process").
@@ -29,10 +35,10 @@ pub trait Set {
     fn healthy_url(&self) -> Option<String>;
     /// Starts the processes, in a DIR that holds none, and joins them into a set.
     fn launch(&self) -> Result<(), String>;
-    /// Lists the processes on `out`; true when the set is healthy.
-    fn status(&self, out: &mut dyn Write) -> bool;
-    /// Refuses a `restart-node PORT` that names none of DIR's nodes.
-    fn check_node(&self, port: u16) -> Result<(), String>;
+    /// One line per process on `out`.
+    fn list(&self, out: &mut dyn Write);
+    /// What `status` says after `healthy: `, when the set is.
+    fn healthy_summary(&self) -> Option<String>;
     /// Starts the stopped node on `port` again.
     fn rerun_node(&self, port: u16) -> Result<(), String>;
 }
@@ -71,7 +77,7 @@ pub fn main<S: Set>(local: &Local, args: &[String], name: &'static str, make: im
         ("status", _) => {
             // A DIR that is not there holds no processes: status says so and fails.
             set.nodes_mut().absolute();
-            return if set.status(&mut std::io::stdout()) { 0 } else { 1 };
+            return if status(&set, &mut std::io::stdout()) { 0 } else { 1 };
         }
         ("restart-node", Some(port)) => restart_node(&mut set, port),
         _ => return usage(),
@@ -97,6 +103,25 @@ pub fn stop<S: Set>(set: &S) -> Result<(), String> {
     }
     let _ = std::fs::remove_dir(&nodes.dir);
     Ok(())
+}
+
+/// Lists the processes on `out`; true when the set is healthy.
+fn status<S: Set>(set: &S, out: &mut dyn Write) -> bool {
+    if set.ports().is_empty() {
+        let _ = writeln!(out, "no {} in {}", S::WHOLE, set.nodes().dir.display());
+        return false;
+    }
+    set.list(out);
+    match set.healthy_summary() {
+        Some(summary) => {
+            let _ = writeln!(out, "healthy: {summary}");
+            true
+        }
+        None => {
+            let _ = writeln!(out, "not healthy");
+            false
+        }
+    }
 }
 
 /// The URL on stdout and in DIR/url, once the set is healthy: a healthy set already in DIR is
@@ -147,7 +172,7 @@ fn start<S: Set>(set: &mut S, local: &Local) -> Result<(), String> {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    let _ = set.status(&mut std::io::stderr());
+    let _ = status(set, &mut std::io::stderr());
     Err(format!(
         "the {} in {dir} was not healthy after 60 s (logs: {dir}/*/redis.log)",
         S::NOUN,
@@ -156,8 +181,10 @@ fn start<S: Set>(set: &mut S, local: &Local) -> Result<(), String> {
 }
 
 /// A node that was stopped or killed comes back on its port, and answers.
-fn restart_node(set: &mut impl Set, port: u16) -> Result<(), String> {
-    set.check_node(port)?;
+fn restart_node<S: Set>(set: &mut S, port: u16) -> Result<(), String> {
+    if !set.nodes().node_dir(port).join(S::NODE_FILE).is_file() {
+        return Err(format!("no {} {port} in {}", S::NODE, set.nodes().dir.display()));
+    }
     set.nodes_mut().absolute();
     let nodes = set.nodes();
     if nodes.pid(port).is_none() {

@@ -35,6 +35,9 @@ fn env_or(name: &str, default: &str) -> String {
 
 impl Set for Sentinels {
     const NOUN: &'static str = "set";
+    const WHOLE: &'static str = "sentinel set";
+    const NODE: &'static str = "data node";
+    const NODE_FILE: &'static str = "node";
     const URL_LABEL: &'static str = "REDIS_URL=";
     const PROCESS: &'static str = "process";
     const STOPPED: &'static str = "";
@@ -96,13 +99,10 @@ impl Set for Sentinels {
         Ok(())
     }
 
-    fn status(&self, out: &mut dyn Write) -> bool {
+    /// The data nodes first.
+    fn list(&self, out: &mut dyn Write) {
         let mut ports = self.nodes.ports("node");
         ports.extend(self.nodes.ports("sentinel"));
-        if ports.is_empty() {
-            let _ = writeln!(out, "no sentinel set in {}", self.nodes.dir.display());
-            return false;
-        }
         for port in ports {
             let Some(pid) = self.nodes.pid(port) else {
                 let _ = writeln!(out, "{:<9} 127.0.0.1:{port}  not running", "down");
@@ -120,22 +120,13 @@ impl Set for Sentinels {
             };
             let _ = writeln!(out, "{role:<9} 127.0.0.1:{port}  pid {pid}");
         }
-        if self.healthy() {
-            let primary = self.primary_port().map_or_else(String::new, |p| p.to_string());
-            let _ = writeln!(out, "healthy: primary 127.0.0.1:{primary}; REDIS_URL={}", self.url());
-            true
-        } else {
-            let _ = writeln!(out, "not healthy");
-            false
-        }
     }
 
-    fn check_node(&self, port: u16) -> Result<(), String> {
-        if self.nodes.node_dir(port).join("node").exists() {
-            Ok(())
-        } else {
-            Err(format!("no data node {port} in {}", self.nodes.dir.display()))
-        }
+    fn healthy_summary(&self) -> Option<String> {
+        self.healthy().then(|| {
+            let primary = self.primary_port().map_or_else(String::new, |p| p.to_string());
+            format!("primary 127.0.0.1:{primary}; REDIS_URL={}", self.url())
+        })
     }
 
     /// As a supervisor of a Sentinel deployment does: a data node that comes back asks the
