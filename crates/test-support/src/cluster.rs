@@ -92,9 +92,7 @@ impl OwnCluster {
     }
 
     fn start_with(extra: &[&str]) -> Self {
-        let dir = TempDir::new("cluster");
-        let args: Vec<&str> = ["start", "--quiet"].iter().chain(extra).copied().collect();
-        let url = script::run("cluster", &args, &dir).trim().to_owned();
+        let (url, dir) = script::start("cluster", extra);
         Self {
             url,
             killed: HashMap::new(),

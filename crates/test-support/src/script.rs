@@ -25,6 +25,15 @@ pub(crate) fn run(name: &str, args: &[&str], dir: &TempDir) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// `scripts/NAME start --quiet EXTRA...` in a new temporary directory: the URL it prints, and
+/// the directory, which the caller keeps (and stops) for as long as the set lives.
+pub(crate) fn start(name: &str, extra: &[&str]) -> (String, TempDir) {
+    let dir = TempDir::new(name);
+    let args: Vec<&str> = ["start", "--quiet"].iter().chain(extra).copied().collect();
+    let url = run(name, &args, &dir).trim().to_owned();
+    (url, dir)
+}
+
 /// `scripts/NAME stop --quiet --dir DIR`, for a drop: a failure there is ignored, as a panic
 /// while a failed test unwinds would abort the run.
 pub(crate) fn stop(name: &str, dir: &TempDir) {

@@ -39,9 +39,7 @@ impl OwnSentinels {
     }
 
     fn start_with(extra: &[&str]) -> Self {
-        let dir = TempDir::new("sentinel");
-        let args: Vec<&str> = ["start", "--quiet"].iter().chain(extra).copied().collect();
-        let url = script::run("sentinel", &args, &dir).trim().to_owned();
+        let (url, dir) = script::start("sentinel", extra);
         let sentinels = url
             .split_once("://")
             .map_or("", |(_, rest)| rest)
