@@ -12,6 +12,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::script;
 use crate::servers::TempDir;
 
 /// The URL of the cluster `scripts/test` started for the whole run (`TEST_REDIS_CLUSTER_URL`).
@@ -87,23 +88,11 @@ impl OwnCluster {
     /// `rediss+cluster://...`; the helpers below that ask nodes through `redis-cli` in plain
     /// text do not reach it.
     pub fn start_tls(certs: &Path) -> Self {
-        Self::start_with(&["--tls".as_ref(), certs.as_os_str()])
+        Self::start_with(&["--tls", &certs.display().to_string()])
     }
 
-    fn start_with(extra: &[&std::ffi::OsStr]) -> Self {
-        let dir = TempDir::new("cluster");
-        let out = Command::new(script())
-            .args(["start", "--quiet", "--dir"])
-            .arg(&dir.0)
-            .args(extra)
-            .output()
-            .expect("scripts/cluster runs");
-        assert!(
-            out.status.success(),
-            "scripts/cluster start: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let url = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    fn start_with(extra: &[&str]) -> Self {
+        let (url, dir) = script::start("cluster", extra);
         Self {
             url,
             killed: HashMap::new(),
@@ -221,16 +210,7 @@ impl OwnCluster {
     /// Starts a killed node again on its port, as a supervisor would: a primary that failed over
     /// rejoins as its successor's replica. Waits until every primary has a replica in sync.
     pub fn restart_node(&mut self, port: u16) {
-        let out = Command::new(script())
-            .args(["restart-node", &port.to_string(), "--quiet", "--dir"])
-            .arg(&self.dir.0)
-            .output()
-            .expect("scripts/cluster runs");
-        assert!(
-            out.status.success(),
-            "scripts/cluster restart-node: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        script::run("cluster", &["restart-node", &port.to_string(), "--quiet"], &self.dir);
         self.killed.remove(&port);
         let since = Instant::now();
         while !self
@@ -322,15 +302,8 @@ impl OwnCluster {
 
 impl Drop for OwnCluster {
     fn drop(&mut self) {
-        let _ = Command::new(script())
-            .args(["stop", "--quiet", "--dir"])
-            .arg(&self.dir.0)
-            .output();
+        script::stop("cluster", &self.dir);
     }
-}
-
-fn script() -> std::path::PathBuf {
-    crate::repo_root().join("scripts/cluster")
 }
 
 fn node_id(port: u16) -> String {

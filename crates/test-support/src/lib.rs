@@ -8,6 +8,7 @@
 //!   waited for; shared with `cargo xtask services`, which keeps the developer's under `.local/`.
 //! - [`cluster`]: a Redis Cluster of a test's own (`scripts/cluster`), or the shared one.
 //! - [`sentinel`]: a primary, a replica and three sentinels (`scripts/sentinel`).
+//!   Both are started, restarted and stopped through `script`.
 //! - [`tls`]: a CA, server and client certificates (rcgen).
 //! - [`client`]: the service's HTTP API, as the tests, the soak and the bench call it.
 
@@ -17,6 +18,7 @@ pub mod client;
 pub mod cluster;
 pub mod postgres;
 pub mod redis_server;
+mod script;
 pub mod sentinel;
 pub mod servers;
 pub mod tls;

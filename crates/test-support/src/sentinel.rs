@@ -6,10 +6,10 @@
 //! is over should not be asked of the code under test.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::cluster::cli;
+use crate::script;
 use crate::servers::TempDir;
 
 /// The master name `scripts/sentinel` gives the primary.
@@ -39,10 +39,7 @@ impl OwnSentinels {
     }
 
     fn start_with(extra: &[&str]) -> Self {
-        let dir = TempDir::new("sentinel");
-        let args: Vec<&str> = ["start", "--quiet"].iter().chain(extra).copied().collect();
-        let stdout = script(&args, &dir);
-        let url = stdout.trim().to_owned();
+        let (url, dir) = script::start("sentinel", extra);
         let sentinels = url
             .split_once("://")
             .map_or("", |(_, rest)| rest)
@@ -114,7 +111,7 @@ impl OwnSentinels {
     /// Starts a killed data node again on its port, as the primary's replica; waits until it
     /// is in sync.
     pub fn restart_node(&mut self, port: u16) {
-        script(&["restart-node", &port.to_string(), "--quiet"], &self.dir);
+        script::run("sentinel", &["restart-node", &port.to_string(), "--quiet"], &self.dir);
         let since = Instant::now();
         let primary = self.primary();
         while !cli(primary, &["info", "replication"]).is_some_and(|i| i.contains("state=online")) {
@@ -126,30 +123,8 @@ impl OwnSentinels {
 
 impl Drop for OwnSentinels {
     fn drop(&mut self) {
-        let _ = Command::new(script_path())
-            .args(["stop", "--quiet", "--dir"])
-            .arg(&self.dir.0)
-            .output();
+        script::stop("sentinel", &self.dir);
     }
-}
-
-fn script_path() -> std::path::PathBuf {
-    crate::repo_root().join("scripts/sentinel")
-}
-
-fn script(args: &[&str], dir: &TempDir) -> String {
-    let out = Command::new(script_path())
-        .args(args)
-        .arg("--dir")
-        .arg(&dir.0)
-        .output()
-        .expect("scripts/sentinel runs");
-    assert!(
-        out.status.success(),
-        "scripts/sentinel {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 /// The primary's port as the sentinel on `port` names it.

@@ -9,180 +9,128 @@
 
 use std::io::Write;
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
-use crate::apt::{self, on_path};
+use crate::commands::{self, Set};
 use crate::local::Local;
-use crate::nodes::{self, Nodes, Random, Refused};
+use crate::nodes::{Nodes, Random};
 use crate::probe;
-
-const USAGE: &str = "usage: scripts/cluster start|status|stop|restart-node PORT [--dir DIR] [--quiet]";
 
 /// One cluster directory and how to reach its nodes.
 struct Cluster {
     nodes: Nodes,
-    quiet: bool,
 }
 
 /// Runs a `cluster` command; the exit code is the script's (2: usage, 1: failure).
 pub fn main(local: &Local, args: &[String]) -> u8 {
-    let args = match nodes::parse(args, local.dir.join("cluster")) {
-        Ok(args) => args,
-        Err(Refused::Usage) => {
-            eprintln!("{USAGE}");
-            return 2;
-        }
-        Err(Refused::Error(message)) => return die(&message),
-    };
-    let mut cluster = Cluster {
-        nodes: Nodes {
-            dir: args.dir,
-            tls: args.tls,
-        },
-        quiet: args.quiet,
-    };
-    let result = match (args.command.as_str(), args.node) {
-        ("start", _) => cluster.start(local),
-        ("stop", _) => {
-            if !cluster.nodes.dir.is_dir() {
-                return 0;
-            }
-            cluster.nodes.absolute();
-            cluster.stop_nodes()
-        }
-        ("status", _) => {
-            if !cluster.nodes.dir.is_dir() {
-                println!("no cluster in {}", cluster.nodes.dir.display());
-                return 1;
-            }
-            return if cluster.status(&mut std::io::stdout()) { 0 } else { 1 };
-        }
-        ("restart-node", Some(port)) => cluster.restart_node(port),
-        _ => {
-            eprintln!("{USAGE}");
-            return 2;
-        }
-    };
-    match result {
-        Ok(()) => 0,
-        Err(message) => die(&message),
-    }
+    commands::main(local, args, "cluster", |nodes| Cluster { nodes })
 }
 
-fn die(message: &str) -> u8 {
-    eprintln!("cluster: error: {message}");
-    1
-}
+impl Set for Cluster {
+    const NOUN: &'static str = "cluster";
+    const WHOLE: &'static str = "cluster";
+    const NODE: &'static str = "node";
+    const NODE_FILE: &'static str = "nodes.conf";
+    const URL_LABEL: &'static str = "";
+    const PROCESS: &'static str = "node";
+    const STOPPED: &'static str = "node on ";
 
-impl Cluster {
-    fn say(&self, message: &str) {
-        if !self.quiet {
-            eprintln!("cluster: {message}");
-        }
+    fn nodes(&self) -> &Nodes {
+        &self.nodes
     }
 
-    /// The ports of the nodes DIR holds (one per node directory with a pid file).
-    fn node_ports(&self) -> Vec<u16> {
-        let mut ports: Vec<u16> = std::fs::read_dir(&self.nodes.dir)
-            .map(|entries| entries.flatten().collect::<Vec<_>>())
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|e| e.path().join("redis.pid").exists())
-            .filter_map(|e| e.file_name().to_str()?.parse().ok())
-            .collect();
-        ports.sort_unstable();
-        ports
+    fn nodes_mut(&mut self) -> &mut Nodes {
+        &mut self.nodes
     }
 
-    /// Healthy: six nodes running, each sees cluster_state:ok and 3 primaries with slots plus
-    /// 3 replicas, none failing or unreachable, and every replica in sync with its primary.
-    fn healthy(&self) -> bool {
-        let ports = self.node_ports();
-        ports.len() == 6 && ports.iter().all(|&port| self.node_healthy(port))
+    /// One per node directory with a pid file.
+    fn ports(&self) -> Vec<u16> {
+        self.nodes.ports("redis.pid")
     }
 
-    fn node_healthy(&self, port: u16) -> bool {
-        if self.nodes.pid(port).is_none() {
-            return false;
-        }
-        let Some(info) = self.nodes.cli(port, &["cluster", "info"]) else {
-            return false;
-        };
-        if !info.lines().any(|l| l.starts_with("cluster_state:ok")) {
-            return false;
-        }
-        let Some(nodes) = self.nodes.cli(port, &["cluster", "nodes"]) else {
-            return false;
-        };
-        let (mut primaries, mut replicas) = (0, 0);
-        for line in nodes.lines().filter(|l| !l.trim().is_empty()) {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            let flags = f.get(2).copied().unwrap_or_default();
-            if ["fail", "handshake", "noaddr"].iter().any(|b| flags.contains(b)) || f.get(7) != Some(&"connected") {
-                return false;
-            }
-            if flags.contains("master") {
-                primaries += 1;
-                if f.len() < 9 {
-                    return false;
-                }
-            }
-            if flags.contains("slave") {
-                replicas += 1;
-            }
-        }
-        if (primaries, replicas) != (3, 3) {
-            return false;
-        }
-        let Some(role) = self.nodes.cli(port, &["info", "replication"]) else {
-            return false;
-        };
-        if role.contains("role:master") {
-            role.lines().any(|l| l == "connected_slaves:1")
-        } else {
-            role.lines().any(|l| l == "master_link_status:up")
-        }
+    fn healthy_url(&self) -> Option<String> {
+        if self.healthy() { self.url() } else { None }
     }
 
-    /// The URL of the primaries, in slot order, as any running node sees them.
-    fn url(&self) -> Option<String> {
-        let scheme = if self.nodes.tls.is_some() {
-            "rediss+cluster"
-        } else {
-            "redis+cluster"
-        };
-        self.node_ports().into_iter().find_map(|port| {
-            let nodes = self.nodes.cli(port, &["cluster", "nodes"])?;
-            let mut primaries: Vec<(u32, String)> = nodes
-                .lines()
-                .map(|l| l.split_whitespace().collect::<Vec<_>>())
-                .filter(|f| f.len() >= 9 && f[2].contains("master") && !f[2].contains("fail"))
-                .filter_map(|f| {
-                    let first = f[8].split('-').next()?.parse().ok()?;
-                    Some((first, f[1].split('@').next()?.to_owned()))
-                })
-                .collect();
-            primaries.sort();
-            let hosts: Vec<String> = primaries.into_iter().map(|(_, addr)| addr).collect();
-            (!hosts.is_empty()).then(|| format!("{scheme}://{}", hosts.join(",")))
-        })
-    }
-
-    /// Stops every node DIR holds, then deletes their directories (and DIR when empty).
-    fn stop_nodes(&self) -> Result<(), String> {
-        for port in self.node_ports() {
-            if self.nodes.stop(port, "node")? {
-                self.say(&format!("stopped node on 127.0.0.1:{port}"));
-            }
-            self.nodes.remove(port);
+    /// Six nodes, then `redis-cli --cluster create` makes three of them primaries with a replica
+    /// each.
+    fn launch(&self) -> Result<(), String> {
+        let mut random = Random::seeded();
+        let mut ports = Vec::new();
+        for _ in 0..6 {
+            ports.push(self.start_node(&mut random)?);
         }
-        for file in ["url", "create.log", "tls"] {
-            let _ = std::fs::remove_file(self.nodes.dir.join(file));
+        let list: Vec<String> = ports.iter().map(u16::to_string).collect();
+        self.nodes
+            .say(&format!("nodes on {}; creating the cluster", list.join(" ")));
+        let log = std::fs::File::create(self.nodes.dir.join("create.log")).map_err(|e| e.to_string())?;
+        let mut create = Command::new("redis-cli");
+        if let Some(tls) = &self.nodes.tls {
+            create.arg("--tls").arg("--cacert").arg(tls.join("ca.crt"));
         }
-        let _ = std::fs::remove_dir(&self.nodes.dir);
+        let created = create
+            .args(["--cluster", "create"])
+            .args(ports.iter().map(|p| format!("127.0.0.1:{p}")))
+            .args(["--cluster-replicas", "1", "--cluster-yes"])
+            .stdout(log.try_clone().map_err(|e| e.to_string())?)
+            .stderr(log)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !created {
+            eprint!(
+                "{}",
+                std::fs::read_to_string(self.nodes.dir.join("create.log")).unwrap_or_default()
+            );
+            commands::stop(self)?;
+            return Err("redis-cli --cluster create failed".to_owned());
+        }
         Ok(())
     }
 
+    fn list(&self, out: &mut dyn Write) {
+        for port in self.ports() {
+            let Some(pid) = self.nodes.pid(port) else {
+                let _ = writeln!(out, "{:<8} 127.0.0.1:{port}  not running", "down");
+                continue;
+            };
+            let nodes = self.nodes.cli(port, &["cluster", "nodes"]).unwrap_or_default();
+            let lines: Vec<Vec<&str>> = nodes.lines().map(|l| l.split_whitespace().collect()).collect();
+            let addr = |id: &str| {
+                lines
+                    .iter()
+                    .find(|f| f.first() == Some(&id))
+                    .and_then(|f| f.get(1))
+                    .map_or("", |a| a.split('@').next().unwrap_or_default())
+                    .to_owned()
+            };
+            let Some(me) = lines.iter().find(|f| f.get(2).is_some_and(|fl| fl.contains("myself"))) else {
+                continue;
+            };
+            let primary = me[2].contains("master");
+            let what = if primary {
+                me.iter().skip(8).map(|s| format!(" {s}")).collect::<String>()
+            } else {
+                format!(" of {}", addr(me.get(3).copied().unwrap_or_default()))
+            };
+            let role = if primary { "primary" } else { "replica" };
+            let _ = writeln!(out, "{role:<8} {}  pid {pid} {what}", addr(me[0]));
+        }
+    }
+
+    fn healthy_summary(&self) -> Option<String> {
+        self.healthy().then(|| self.url().unwrap_or_default())
+    }
+
+    /// With its nodes.conf: a primary that failed over rejoins as a replica of the one that
+    /// replaced it.
+    fn rerun_node(&self, port: u16) -> Result<(), String> {
+        self.run_node(port);
+        Ok(())
+    }
+}
+
+mod health;
+
+impl Cluster {
     /// One node's redis-server, daemonised in its own folder (see `start_node` for why each
     /// setting). A failure to start shows in its log, which `start_node` reads.
     fn run_node(&self, port: u16) {
@@ -213,11 +161,9 @@ impl Cluster {
             .status();
     }
 
-    /// Starts one node on a free port and returns the port. A port can be taken between our
-    /// check and redis-server's bind (another cluster starting at the same time): then the node
-    /// fails to start and we try another port.
+    /// Starts one node on a free port (see `Nodes::start_one`) and returns the port.
     ///
-    /// The settings, and why:
+    /// The settings `run_node` gives it, and why:
     /// - cluster-node-timeout 1000: a killed primary is flagged FAIL ~1.1 s after the kill and
     ///   its replica wins the election after Redis's own 0.5-1 s delay: 2.2-2.7 s measured
     ///   here, where the default (15 s) would make every failover test wait over 15 s. Lower
@@ -232,180 +178,17 @@ impl Cluster {
     ///   shard, which is what the service promises.
     /// - repl-diskless-sync-delay 0: replicas sync at once, not after the default 5 s wait.
     fn start_node(&self, random: &mut Random) -> Result<u16, String> {
-        for _ in 0..20 {
-            // 17000..21999: the cluster bus (port + 10000) stays below the ephemeral range.
-            let port = random.port(17000, 5000);
-            let node = self.nodes.node_dir(port);
-            if !probe::port_free(port) || !probe::port_free(port + 10000) || node.exists() {
-                continue;
-            }
-            std::fs::create_dir_all(&node).map_err(|e| format!("{}: {e}", node.display()))?;
-            self.run_node(port);
-            for _ in 0..100 {
-                // Ours, not some other server that holds the port: same process id.
-                if let Some(pid) = self.nodes.pid(port)
-                    && let Some(info) = self.nodes.cli(port, &["info", "server"])
-                    && info.lines().any(|l| l == format!("process_id:{pid}"))
-                {
-                    return Ok(port);
-                }
-                let log = std::fs::read_to_string(node.join("redis.log")).unwrap_or_default();
-                if log.contains("Could not create") || log.contains("Address already in use") {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            if let Some(pid) = self.nodes.pid(port) {
-                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
-            }
-            let _ = std::fs::remove_dir_all(&node);
-        }
-        Err("could not start a node on a free port after 20 tries".to_owned())
-    }
-
-    /// Lists the nodes on `out`; true when the cluster is healthy.
-    fn status(&self, out: &mut dyn Write) -> bool {
-        let ports = self.node_ports();
-        if ports.is_empty() {
-            let _ = writeln!(out, "no cluster in {}", self.nodes.dir.display());
-            return false;
-        }
-        for port in ports {
-            let Some(pid) = self.nodes.pid(port) else {
-                let _ = writeln!(out, "{:<8} 127.0.0.1:{port}  not running", "down");
-                continue;
-            };
-            let nodes = self.nodes.cli(port, &["cluster", "nodes"]).unwrap_or_default();
-            let lines: Vec<Vec<&str>> = nodes.lines().map(|l| l.split_whitespace().collect()).collect();
-            let addr = |id: &str| {
-                lines
-                    .iter()
-                    .find(|f| f.first() == Some(&id))
-                    .and_then(|f| f.get(1))
-                    .map_or("", |a| a.split('@').next().unwrap_or_default())
-                    .to_owned()
-            };
-            let Some(me) = lines.iter().find(|f| f.get(2).is_some_and(|fl| fl.contains("myself"))) else {
-                continue;
-            };
-            let primary = me[2].contains("master");
-            let what = if primary {
-                me.iter().skip(8).map(|s| format!(" {s}")).collect::<String>()
-            } else {
-                format!(" of {}", addr(me.get(3).copied().unwrap_or_default()))
-            };
-            let role = if primary { "primary" } else { "replica" };
-            let _ = writeln!(out, "{role:<8} {}  pid {pid} {what}", addr(me[0]));
-        }
-        if self.healthy() {
-            let _ = writeln!(out, "healthy: {}", self.url().unwrap_or_default());
-            true
-        } else {
-            let _ = writeln!(out, "not healthy");
-            false
-        }
-    }
-
-    fn start(&mut self, local: &Local) -> Result<(), String> {
-        if !on_path("redis-server") {
-            apt::install(&["redis-server"])?;
-        }
-        if !on_path("redis-cli") {
-            apt::install(&["redis-tools"])?;
-        }
-        std::fs::create_dir_all(&self.nodes.dir).map_err(|e| format!("{}: {e}", self.nodes.dir.display()))?;
-        self.nodes.absolute();
-        let write_url = |url: &str| std::fs::write(self.nodes.dir.join("url"), format!("{url}\n"));
-        if self.healthy()
-            && let Some(url) = self.url()
-        {
-            self.say(&format!("already running in {}", self.nodes.dir.display()));
-            let _ = write_url(&url);
-            println!("{url}");
-            return Ok(());
-        }
-        if !self.node_ports().is_empty() {
-            self.say(&format!(
-                "clearing an unhealthy cluster left in {}",
-                self.nodes.dir.display()
-            ));
-        }
-        self.stop_nodes()?;
-        std::fs::create_dir_all(&self.nodes.dir).map_err(|e| format!("{}: {e}", self.nodes.dir.display()))?;
-        if let Some(tls) = &self.nodes.tls {
-            let _ = std::fs::write(self.nodes.dir.join("tls"), format!("{}\n", tls.display()));
-        }
-
-        let mut random = Random::seeded();
-        let mut ports = Vec::new();
-        for _ in 0..6 {
-            ports.push(self.start_node(&mut random)?);
-        }
-        let list: Vec<String> = ports.iter().map(u16::to_string).collect();
-        self.say(&format!("nodes on {}; creating the cluster", list.join(" ")));
-        let log = std::fs::File::create(self.nodes.dir.join("create.log")).map_err(|e| e.to_string())?;
-        let mut create = Command::new("redis-cli");
-        if let Some(tls) = &self.nodes.tls {
-            create.arg("--tls").arg("--cacert").arg(tls.join("ca.crt"));
-        }
-        let created = create
-            .args(["--cluster", "create"])
-            .args(ports.iter().map(|p| format!("127.0.0.1:{p}")))
-            .args(["--cluster-replicas", "1", "--cluster-yes"])
-            .stdout(log.try_clone().map_err(|e| e.to_string())?)
-            .stderr(log)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !created {
-            eprint!(
-                "{}",
-                std::fs::read_to_string(self.nodes.dir.join("create.log")).unwrap_or_default()
-            );
-            self.stop_nodes()?;
-            return Err("redis-cli --cluster create failed".to_owned());
-        }
-
-        for _ in 0..600 {
-            if self.healthy()
-                && let Some(url) = self.url()
-            {
-                let _ = write_url(&url);
-                let mut how = "scripts/cluster stop".to_owned();
-                if self.nodes.dir != local.dir.join("cluster") {
-                    how.push_str(&format!(" --dir {}", self.nodes.dir.display()));
-                }
-                self.say(&format!("ready: {url} (stop it with {how})"));
-                println!("{url}");
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.status(&mut std::io::stderr());
-        Err(format!(
-            "the cluster in {dir} was not healthy after 60 s (logs: {dir}/*/redis.log)",
-            dir = self.nodes.dir.display()
-        ))
-    }
-
-    /// A node that was killed comes back on its port with its nodes.conf: a primary that failed
-    /// over rejoins as a replica of the one that replaced it.
-    fn restart_node(&mut self, port: u16) -> Result<(), String> {
-        if !self.nodes.node_dir(port).join("nodes.conf").is_file() {
-            return Err(format!("no node {port} in {}", self.nodes.dir.display()));
-        }
-        self.nodes.absolute();
-        if self.nodes.pid(port).is_none() {
-            self.run_node(port);
-        }
-        for _ in 0..100 {
-            if self.nodes.cli(port, &["ping"]).is_some() {
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Err(format!(
-            "node {port} did not come back (log: {}/{port}/redis.log)",
-            self.nodes.dir.display()
-        ))
+        // 17000..21999: the cluster bus (port + 10000) stays below the ephemeral range.
+        let free = |port| probe::port_free(port) && probe::port_free(port + 10000);
+        // Ours, not some other server that holds the port: same process id.
+        let ours = |port| {
+            self.nodes.pid(port).is_some_and(|pid| {
+                self.nodes
+                    .cli(port, &["info", "server"])
+                    .is_some_and(|info| info.lines().any(|l| l == format!("process_id:{pid}")))
+            })
+        };
+        self.nodes
+            .start_one(random, 17000, "node", free, |port| self.run_node(port), ours)
     }
 }

@@ -6,7 +6,8 @@
 //! - [`redis`], [`postgres`]: find a reachable Redis / Postgres, else start (or reuse) our own.
 //! - [`cluster`]: a local Redis Cluster (`scripts/cluster`).
 //! - [`sentinel`]: a local Redis Sentinel set (`scripts/sentinel`).
-//! - [`nodes`]: what the cluster and the sentinel set share (arguments, pid files, redis-cli).
+//! - [`commands`], [`nodes`]: what the cluster and the sentinel set share (the commands, their
+//!   arguments, pid files, redis-cli).
 //! - [`apt`]: install missing Debian packages, as root or through sudo.
 //! - [`probe`]: free ports and live pid files.
 //!
@@ -15,6 +16,7 @@
 
 mod apt;
 mod cluster;
+mod commands;
 mod local;
 mod nodes;
 mod postgres;

@@ -71,9 +71,33 @@ pub fn parse(args: &[String], default_dir: PathBuf) -> Result<Args, Refused> {
 pub struct Nodes {
     pub dir: PathBuf,
     pub tls: Option<PathBuf>,
+    /// "cluster" or "sentinel": what messages start with.
+    pub name: &'static str,
+    pub quiet: bool,
 }
 
 impl Nodes {
+    /// Progress on stderr, unless --quiet: the URL alone goes to stdout, for the tests to read.
+    pub fn say(&self, message: &str) {
+        if !self.quiet {
+            eprintln!("{}: {message}", self.name);
+        }
+    }
+
+    /// The ports of the processes DIR holds whose directory has the file `marker` (`redis.pid`
+    /// for any; `node` or `sentinel` for one kind), in order.
+    pub fn ports(&self, marker: &str) -> Vec<u16> {
+        let mut ports: Vec<u16> = std::fs::read_dir(&self.dir)
+            .map(|entries| entries.flatten().collect::<Vec<_>>())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| e.path().join(marker).exists())
+            .filter_map(|e| e.file_name().to_str()?.parse().ok())
+            .collect();
+        ports.sort_unstable();
+        ports
+    }
+
     /// `dir` as an absolute path, once it exists (the URL files and messages name it).
     pub fn absolute(&mut self) {
         if let Ok(dir) = self.dir.canonicalize() {
@@ -163,6 +187,45 @@ impl Nodes {
     /// Deletes a process's directory.
     pub fn remove(&self, port: u16) {
         let _ = std::fs::remove_dir_all(self.node_dir(port));
+    }
+
+    /// Starts one process (`what`, for the error) on a port in `first..first+5000` that `free`
+    /// accepts and returns the port: `run` starts it, `ready` says it answers. A port can be
+    /// taken between our check and redis-server's bind (another set starting at the same time):
+    /// then the process fails to start and we try another port.
+    pub fn start_one(
+        &self,
+        random: &mut Random,
+        first: u16,
+        what: &str,
+        free: impl Fn(u16) -> bool,
+        run: impl Fn(u16),
+        ready: impl Fn(u16) -> bool,
+    ) -> Result<u16, String> {
+        for _ in 0..20 {
+            let port = random.port(first, 5000);
+            let dir = self.node_dir(port);
+            if !free(port) || dir.exists() {
+                continue;
+            }
+            std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            run(port);
+            for _ in 0..100 {
+                if ready(port) {
+                    return Ok(port);
+                }
+                let log = std::fs::read_to_string(dir.join("redis.log")).unwrap_or_default();
+                if log.contains("Could not create") || log.contains("Address already in use") {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            if let Some(pid) = self.pid(port) {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            }
+            self.remove(port);
+        }
+        Err(format!("could not start a {what} on a free port after 20 tries"))
     }
 }
 
