@@ -28,7 +28,7 @@ use tokio::sync::Semaphore;
 
 pub use error::{ApiError, TokenProblem};
 pub use events::EventView;
-pub use extract::{JsonBody, parse_json};
+pub use extract::{JsonBody, carries_token, parse_json};
 pub use observe::Observe;
 
 use crate::catalog::Catalog;
