@@ -13,11 +13,11 @@
 //! - [`store`]: Postgres, the durable record of events and coupons.
 //!
 //! Around them: [`catalog`] (events, cached and published to Redis; [`announce`] tells every
-//! instance of a new one at once), [`restore`] (rebuilding
-//! Redis state from Postgres when Redis lost it), [`config`], [`startup`] (wiring and graceful
-//! shutdown) and [`telemetry`]; [`metrics`] counts what happens, for `/metrics` and `/live`;
-//! [`redis_target`] is one Redis or a Redis Cluster behind one connection type; [`reconcile`] compares and repairs Redis against Postgres (`coupon-issuer reconcile`); [`cli`]
-//! is the admin command line (events, inspect).
+//! instance of a new one at once), [`restore`] (rebuilding Redis state from Postgres when Redis
+//! lost it), [`config`], [`startup`] (wiring and graceful shutdown) and [`telemetry`];
+//! [`metrics`] counts what happens, for `/metrics` and `/live`; [`redis_target`] is one Redis or
+//! a Redis Cluster behind one connection type; [`reconcile`] compares and repairs Redis against
+//! Postgres (`coupon-issuer reconcile`); [`cli`] is the admin command line (events, inspect).
 //!
 //! The strategy lab (eight ways to hand out limited coupons, measured side by side) is a crate
 //! of its own, `crates/lab`, which uses this one; nothing here knows of it.
