@@ -6,10 +6,11 @@
 //! the stream it fills.
 
 use anyhow::{Context, bail};
-use chrono::{Days, Utc};
-use coupon_issuer::domain::{Discount, Event, EventId, NewEvent, NewEventRequest};
+use chrono::Utc;
+use coupon_issuer::domain::{Event, EventId};
 use coupon_issuer::issuing::{Keys, publish_event};
 use coupon_issuer::redis_target::RedisTarget;
+use coupon_load_tools::all_day_event;
 use tokio::process::Command;
 
 pub const SCRIPT: &str = include_str!("../../../../../lua/issue.lua");
@@ -37,7 +38,7 @@ impl Ceiling<'_> {
             .multiplexed(std::time::Duration::from_secs(5))?;
         let keys = Keys::new(format!("{}-ceiling", self.prefix));
         let limit = if path == Path::Issue { 100_000_000 } else { 1 };
-        let event = Event::new(EventId::new(), all_day_event(limit)?, Utc::now());
+        let event = Event::new(EventId::new(), all_day_event("ceiling", limit, None)?, Utc::now());
         publish_event(&mut conn, &keys, &event, std::time::Duration::ZERO).await?;
         let sha: String = redis::cmd("SCRIPT")
             .arg("LOAD")
@@ -99,21 +100,4 @@ impl Ceiling<'_> {
         let _: () = cleanup.query_async(&mut conn).await?;
         Ok(rps)
     }
-}
-
-fn all_day_event(daily_limit: i64) -> anyhow::Result<NewEvent> {
-    let today = Utc::now().date_naive();
-    NewEvent::parse(NewEventRequest {
-        name: "ceiling".into(),
-        timezone: "UTC".into(),
-        starts_on: (today - Days::new(1)).to_string(),
-        ends_on: (today + Days::new(1)).to_string(),
-        daily_open: "00:00".into(),
-        daily_close: "24:00".into(),
-        daily_limit,
-        valid_days_after_end: 30,
-        discount: serde_json::from_value::<Discount>(serde_json::json!({ "kind": "percent", "value": 50 }))?,
-        shards: None,
-    })
-    .map_err(anyhow::Error::msg)
 }

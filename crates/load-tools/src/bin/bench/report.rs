@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
+use coupon_load_tools::median;
 use serde_json::json;
 
 use crate::open_loop::OpenLoopFigures;
@@ -30,20 +31,6 @@ pub struct Report {
     scenarios: BTreeMap<Scenario, Vec<ScenarioFigures>>,
     pub open_loop: Vec<OpenLoopFigures>,
     pub writer: Vec<WriterFigures>,
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.retain(|v| !v.is_nan());
-    if values.is_empty() {
-        return f64::NAN;
-    }
-    values.sort_by(f64::total_cmp);
-    let mid = values.len() / 2;
-    if values.len() % 2 == 1 {
-        values[mid]
-    } else {
-        (values[mid - 1] + values[mid]) / 2.0
-    }
 }
 
 /// Answers that are errors: anything but issued, already issued and sold out, and socket errors.
@@ -78,13 +65,13 @@ impl Report {
 
     pub fn median_rate(&self, scenario: Scenario) -> Option<f64> {
         let runs = self.scenarios.get(&scenario)?;
-        Some(median(runs.iter().map(|f| f.wrk.per_second()).collect()))
+        Some(median(runs.iter().map(|f| f.wrk.per_second())))
     }
 
     fn ceiling_for(&self, scenario: Scenario) -> f64 {
         match scenario {
-            Scenario::SoldOut => median(self.ceiling_sold_out.clone()),
-            _ => median(self.ceiling_issue.clone()),
+            Scenario::SoldOut => median(self.ceiling_sold_out.iter().copied()),
+            _ => median(self.ceiling_issue.iter().copied()),
         }
     }
 
@@ -123,8 +110,8 @@ impl Report {
             "Redis ceiling (redis-benchmark, the issue script by EVALSHA, -c{} -P1, new user per call): \
              issue {:.0} calls/s, sold-out {:.0} calls/s\n",
             self.connections,
-            median(self.ceiling_issue.clone()),
-            median(self.ceiling_sold_out.clone()),
+            median(self.ceiling_issue.iter().copied()),
+            median(self.ceiling_sold_out.iter().copied()),
         );
         let _ = writeln!(
             t,
@@ -144,7 +131,7 @@ impl Report {
             "writer lag",
         );
         for (scenario, runs) in &self.scenarios {
-            let m = |f: fn(&ScenarioFigures) -> f64| median(runs.iter().map(f).collect());
+            let m = |f: fn(&ScenarioFigures) -> f64| median(runs.iter().map(f));
             let rate = m(|f| f.wrk.per_second());
             let typical = runs.iter().min_by(|a, b| {
                 (a.wrk.per_second() - rate)
@@ -212,7 +199,7 @@ impl Report {
             );
         }
         if !self.open_loop.is_empty() {
-            let m = |f: fn(&OpenLoopFigures) -> f64| median(self.open_loop.iter().map(f).collect());
+            let m = |f: fn(&OpenLoopFigures) -> f64| median(self.open_loop.iter().map(f));
             let _ = writeln!(
                 t,
                 "\nopen-loop at {:.0} req/s (half the spike's rate), every request timed from when it was due: \
@@ -235,7 +222,7 @@ impl Report {
             let _ = writeln!(
                 t,
                 "writer alone: {:.0} coupons/s from a backlog of {} (Postgres {})",
-                median(self.writer.iter().map(|w| w.per_second).collect()),
+                median(self.writer.iter().map(|w| w.per_second)),
                 self.writer[0].coupons,
                 if exact { "exact" } else { "MISMATCH" },
             );
@@ -247,7 +234,7 @@ impl Report {
     fn thin_ratio(&self) -> Option<ThinRatio> {
         let cpu = |s: Scenario| {
             let runs = self.scenarios.get(&s)?;
-            Some(median(runs.iter().map(|f| f.cpu_us_per_request).collect()))
+            Some(median(runs.iter().map(|f| f.cpu_us_per_request)))
         };
         let (service_cpu_us, thin_cpu_us) = (cpu(Scenario::Spike)?, cpu(Scenario::Thin)?);
         Some(ThinRatio {

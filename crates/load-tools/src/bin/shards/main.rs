@@ -27,9 +27,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use chrono::{Days, Utc};
 use clap::Parser;
-use coupon_issuer::domain::{Discount, Event, EventId, NewEvent, NewEventRequest, Shards};
+use coupon_issuer::domain::{Event, EventId, Shards};
 use coupon_issuer::issuing::{Issuer, Keys, publish_event};
 use coupon_issuer::redis_target::RedisTarget;
+use coupon_load_tools::{all_day_event, median};
 
 use crate::cap::CpuCaps;
 use crate::drive::Run;
@@ -140,7 +141,11 @@ async fn main() -> anyhow::Result<()> {
         let mut results = Vec::new();
         for run in 0..args.runs {
             // A new event per run, so its buckets land in other slots, often on other primaries.
-            let event = Event::new(EventId::new(), all_day_event(shards)?, Utc::now());
+            let event = Event::new(
+                EventId::new(),
+                all_day_event("bench-shards", 100_000_000, Some(shards))?,
+                Utc::now(),
+            );
             let mut conn = issuer.connection();
             publish_event(&mut conn, issuer.keys(), &event, Duration::ZERO).await?;
             let layout = bucket_layout(&issuer, &nodes, &event).await?;
@@ -346,32 +351,4 @@ fn table(rows: &[(i64, Vec<RunResult>)]) -> String {
          higher rate. Calls not answered `issued`: {not_issued}; errors: {errors}."
     );
     t
-}
-
-fn median(values: impl Iterator<Item = f64>) -> f64 {
-    let mut v: Vec<f64> = values.collect();
-    v.sort_by(f64::total_cmp);
-    match v.len() {
-        0 => 0.0,
-        n if n % 2 == 1 => v[n / 2],
-        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-    }
-}
-
-/// An event open all day today, with a limit no run reaches, split over `shards` buckets.
-fn all_day_event(shards: Shards) -> anyhow::Result<NewEvent> {
-    let today = Utc::now().date_naive();
-    NewEvent::parse(NewEventRequest {
-        name: "bench-shards".into(),
-        timezone: "UTC".into(),
-        starts_on: (today - Days::new(1)).to_string(),
-        ends_on: (today + Days::new(1)).to_string(),
-        daily_open: "00:00".into(),
-        daily_close: "24:00".into(),
-        daily_limit: 100_000_000,
-        valid_days_after_end: 30,
-        discount: serde_json::from_value::<Discount>(serde_json::json!({ "kind": "percent", "value": 50 }))?,
-        shards: Some(i64::from(shards.get())),
-    })
-    .map_err(anyhow::Error::msg)
 }
