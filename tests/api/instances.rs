@@ -2,10 +2,9 @@
 //! when it runs as a process.
 
 use coupon_test_support::{ApiClient, NewEvent};
-#[allow(unused_imports)]
 pub use coupon_test_support::{
     OwnCluster, OwnPostgres, OwnRedis, OwnSentinels, ServerTls, Service, TestCerts, free_port, primary_port_at,
-    shared_cluster_url, shared_or_own_cluster,
+    shared_or_own_cluster,
 };
 
 /// Starts this build's `coupon-issuer serve` on a free port.
